@@ -1,0 +1,100 @@
+"""The `tunefleet` command: run a study from a spec, or preview what it would do."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .spec import SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Hyperparameter tuning of Keras models on Ray Tune.")
+err = Console(stderr=True)
+out = Console()
+
+SetOption = typer.Option(None, "--set", help="Override a spec field: --set search.num_samples=8")
+
+
+def _fail(exc: SpecError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _overrides(values: Optional[List[str]], address: Optional[str]) -> list[str]:
+    result = list(values or [])
+    if address:
+        result.append(f"cluster.address={address}")
+    return result
+
+
+@app.command()
+def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
+        set_: Optional[List[str]] = SetOption,
+        address: Optional[str] = typer.Option(None, help="Ray address: local, auto, host:port."),
+        overwrite: bool = typer.Option(False, help="Replace an existing study directory.")) -> None:
+    """Run the study described by SPEC and print the best configuration."""
+    from .runner import run as run_study
+
+    try:
+        result = run_study(spec, _overrides(set_, address), overwrite=overwrite)
+    except SpecError as exc:
+        _fail(exc)
+    _print_summary(result)
+    if result.finished == 0:
+        err.print("[bold red]no trial finished[/]: see the reasons above and in "
+                  f"{result.path / 'trials.csv'}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def preview(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
+            set_: Optional[List[str]] = SetOption,
+            address: Optional[str] = typer.Option(None, help="Ray address.")) -> None:
+    """Validate SPEC and print the plan (trials, epochs, cuts, resources) without training."""
+    from .preview import collect_plan, render_plan
+    from .runner import as_experiment
+
+    try:
+        plan = collect_plan(as_experiment(spec, _overrides(set_, address)))
+    except SpecError as exc:
+        _fail(exc)
+    typer.echo(render_plan(plan))
+
+
+def _print_summary(result) -> None:
+    summary = result.summary
+    counts = summary["trials"]
+    table = Table(title=f"{summary['name']}: {counts['total']} trials in "
+                        f"{summary['wall_time_s']:.1f} s, {summary['epochs_total']} epochs",
+                  show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("trials", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()
+                                      if k != "total" and v))
+    best = summary.get("best")
+    if best:
+        objective = summary["objective"]["metric"]
+        table.add_row(f"best {objective}",
+                      f"{best['metrics'].get(objective):.4f} (trial {best['trial_id']}, "
+                      f"epoch {best['epoch']})")
+        for key, value in best["config"].items():
+            table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+    failures = result.trials[result.trials["status"].isin(["errored", "failed"])]
+    for _, row in failures.iterrows():
+        table.add_row(f"{row['status']} {row['trial_id']}", str(row["reason"]))
+    table.add_row("results", str(result.path))
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`tunefleet preview`: what a spec will do, computed without Ray or training."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .cluster import concurrent_trials
+from .runner import prepare
+from .schedulers import cut_epochs
+from .search_spaces import describe_entry, grid_size, total_trials
+from .spec import Experiment
+
+__all__ = ["Plan", "collect_plan", "render_plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The numbers a user checks before spending compute."""
+
+    name: str
+    dataset: str
+    task: str
+    sizes: tuple[int, int, int]
+    input_shape: tuple[int, ...]
+    builder: str
+    search: str
+    trials: int
+    grid_size: int
+    space: dict[str, str]
+    scheduler: str
+    max_epochs: int
+    epoch_budget: int
+    cut_epochs: list[int]
+    max_total_epochs: int
+    cpu: float
+    gpu: float
+    reuse_processes: bool
+    cluster: str
+    concurrent: int | None
+    objective: str
+    output: str
+
+
+def collect_plan(experiment: Experiment) -> Plan:
+    """Validate ``experiment`` against its data and compute the plan."""
+    dataset = prepare(experiment)
+    training = dataset.training
+    trials = total_trials(experiment)
+    concurrent = None
+    cluster = experiment.cluster.address
+    if cluster == "local":
+        cpus = experiment.cluster.num_cpus or os.cpu_count() or 1
+        gpus = experiment.cluster.num_gpus or 0
+        concurrent = min(trials, concurrent_trials(experiment, cpus, gpus))
+        cluster = f"embedded local Ray, {cpus} CPUs, {gpus} GPUs"
+    return Plan(
+        name=experiment.name, dataset=training.info.name, task=training.info.task,
+        sizes=(len(training.y_train), len(training.y_val), len(dataset.y_test)),
+        input_shape=training.info.input_shape, builder=experiment.model.builder,
+        search=experiment.search.algorithm, trials=trials, grid_size=grid_size(experiment),
+        space={k: describe_entry(v) for k, v in experiment.search_space.items()},
+        scheduler=experiment.scheduler.name, max_epochs=experiment.max_epochs,
+        epoch_budget=experiment.epoch_budget, cut_epochs=cut_epochs(experiment),
+        max_total_epochs=trials * experiment.max_epochs, cpu=experiment.resources.cpu,
+        gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
+        cluster=cluster, concurrent=concurrent,
+        objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
+        output=str(experiment.study_dir),
+    )
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as aligned text lines."""
+    train, val, test = plan.sizes
+    cuts = ", ".join(map(str, plan.cut_epochs)) or "never (every trial trains its full budget)"
+    grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
+    at_once = (f"{plan.concurrent} at once on {plan.cluster}" if plan.concurrent is not None
+               else f"as many at once as {plan.cluster}'s free resources allow")
+    lines = [
+        ("Experiment", plan.name),
+        ("Data", f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} test,"
+                 f" input {plan.input_shape}"),
+        ("Model", plan.builder),
+        ("Search", f"{plan.search}: {plan.trials} trials{grid}"),
+        *(("  " + k, v) for k, v in plan.space.items()),
+        ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; may stop or pause "
+                      f"trials at epochs {cuts}"),
+        ("Epochs", f"at most {plan.max_epochs} per trial, {plan.max_total_epochs} in total"),
+        ("Resources", f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
+                      f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes"),
+        ("Objective", plan.objective),
+        ("Output", plan.output),
+    ]
+    width = max(len(k) for k, _ in lines)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)

@@ -1,0 +1,213 @@
+"""`Experiment`: the validated, immutable description of a study; the single source of truth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .base import StrictModel
+from .errors import SpecError
+from .sections import (
+    ClusterSpec, DataSpec, FifoSpec, HyperBandSpec, MedianSpec, AshaSpec, ModelSpec,
+    ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
+    RandomSearchSpec, TRIAL_SEED_KEY,
+)
+from .space import DISTRIBUTIONS, Entry, Fixed, Grid, Choice
+
+__all__ = ["Experiment"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Experiment(StrictModel):
+    """A whole study: data, model, training, search space, searcher, scheduler, objective,
+    resources, cluster and output. Build it with :meth:`from_yaml` or :meth:`from_dict` to get
+    :class:`SpecError` messages that name the field, the value and the fix."""
+
+    name: str
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    search_space: dict[str, Entry] = Field(default_factory=dict)
+    search: SearchSpec = Field(default_factory=lambda: RandomSearchSpec(algorithm="random"))
+    scheduler: SchedulerSpec = Field(default_factory=lambda: FifoSpec(name="fifo"))
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"name becomes a directory name, got {value!r}; use letters, digits, '_', '.', '-'"
+            )
+        return value
+
+    @field_validator("search_space", mode="before")
+    @classmethod
+    def _wrap_fixed(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        wrapped = {}
+        for key, entry in value.items():
+            if key == TRIAL_SEED_KEY:
+                raise ValueError("'trial_seed' is reserved: tunefleet derives each trial's seed "
+                                 "from search.seed; set search.seed instead")
+            if isinstance(entry, dict):
+                if "type" not in entry:
+                    raise ValueError(
+                        f"entry '{key}' is a mapping without 'type'; give one of "
+                        f"{', '.join(DISTRIBUTIONS)} (e.g. {{type: loguniform, low: 1e-4, "
+                        "high: 1e-2}), or write a fixed value as the value itself"
+                    )
+                wrapped[key] = entry
+            elif isinstance(entry, (Fixed, Choice, Grid)) or hasattr(entry, "type"):
+                wrapped[key] = entry
+            else:
+                wrapped[key] = {"type": "fixed", "value": entry}
+        return wrapped
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Experiment":
+        grid_keys = [k for k, e in self.search_space.items() if e.type == "grid"]
+        algorithm = self.search.algorithm
+        if algorithm == "hyperopt" and grid_keys:
+            raise ValueError(
+                f"search_space.{grid_keys[0]}: a grid entry cannot be used with "
+                "search.algorithm=hyperopt (TPE samples, it does not enumerate); "
+                "use type: choice, or search.algorithm: grid"
+            )
+        if algorithm == "grid":
+            for key, entry in self.search_space.items():
+                if entry.type not in ("grid", "choice", "fixed"):
+                    raise ValueError(
+                        f"search_space.{key}: grid search cannot enumerate a {entry.type} "
+                        "distribution; list the values with type: grid, or use "
+                        "search.algorithm: random or hyperopt"
+                    )
+        budget = self.epoch_budget
+        grace = getattr(self.scheduler, "grace_period", None)
+        if grace is not None and grace > budget:
+            raise ValueError(
+                f"scheduler.grace_period: {grace} is larger than the epoch budget ({budget}, "
+                "from scheduler.max_t or train.epochs), so no trial could ever be stopped early; "
+                f"use a grace_period of at most {budget}"
+            )
+        max_t = getattr(self.scheduler, "max_t", None)
+        if max_t is not None and max_t > self.max_epochs:
+            raise ValueError(
+                f"scheduler.max_t: {max_t} is more than the most epochs any trial trains "
+                f"({self.max_epochs}); raise train.epochs or lower max_t"
+            )
+        return self
+
+    # -- derived facts every component reads -------------------------------------------
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs any trial can train: train.epochs, or the top of a tuned range."""
+        entry = self.search_space.get("epochs")
+        if entry is None:
+            return self.train.epochs
+        if entry.type == "fixed":
+            return int(entry.value)
+        if entry.type in ("choice", "grid"):
+            return int(max(entry.values))
+        if entry.type == "randint":
+            return int(entry.high) - 1
+        return int(entry.high)
+
+    @property
+    def epoch_budget(self) -> int:
+        """The scheduler's time budget in epochs (max_t defaults to the most epochs)."""
+        return getattr(self.scheduler, "max_t", None) or self.max_epochs
+
+    @property
+    def study_dir(self) -> Path:
+        """``output.dir/name``: Ray Tune's experiment directory plus tunefleet's files."""
+        return Path(self.output.dir).expanduser().resolve() / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, with fixed search-space values written back as bare values."""
+        data = self.model_dump(mode="json")
+        data["search_space"] = {
+            k: (v["value"] if v["type"] == "fixed" else v) for k, v in data["search_space"].items()
+        }
+        return data
+
+    # -- construction with readable errors ----------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Experiment":
+        """Validate plain data (as parsed from YAML); raise SpecError naming every bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError.many(format_validation_error(exc)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Optional[list[str]] = None) -> "Experiment":
+        """Read a YAML spec, apply ``key.path=value`` overrides, validate."""
+        from .yaml_io import apply_overrides, load_yaml
+
+        data = load_yaml(path)
+        if overrides:
+            data = apply_overrides(data, overrides)
+        return cls.from_dict(data)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in DISTRIBUTIONS or item in ("fixed",) or item in (
+            "grid", "random", "hyperopt", "fifo", "asha", "hyperband", "median",
+        ):
+            continue  # union branch names are pydantic's bookkeeping, not spec keys
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per problem: ``field.path: message, got value``."""
+    lines: list[str] = []
+    for err in exc.errors():
+        field = _loc(err["loc"])
+        kind = err["type"]
+        msg = err["msg"]
+        if kind == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            unknown = re.match(r"unknown key '([^']*)'; (.*)", msg)
+            if unknown:  # point at the key itself: train.learning_rte
+                field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+                msg = f"unknown key; {unknown.group(2)}"
+            line = f"{field}: {msg}" if field else msg
+        elif kind == "union_tag_invalid":
+            from .base import suggest
+
+            ctx = err["ctx"]
+            tags = ctx["expected_tags"].replace("'", "").split(", ")
+            line = (
+                f"{field}.{ctx['discriminator'].strip(chr(39))}: unknown value "
+                f"'{ctx['tag']}'; {suggest(ctx['tag'], tags)}valid: {', '.join(tags)}"
+            )
+        elif kind == "union_tag_not_found":
+            line = f"{field}: missing '{err['ctx']['discriminator'].strip(chr(39))}'"
+        elif kind == "missing":
+            line = f"{field}: required field is missing"
+        elif kind == "literal_error":
+            from .base import suggest
+
+            expected = re.findall(r"'([^']*)'", msg)
+            line = f"{field}: {suggest(err['input'], expected)}{msg[0].lower()}{msg[1:]}, got {err['input']!r}"
+        else:
+            line = f"{field}: {msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
+        lines.append(line)
+    return lines

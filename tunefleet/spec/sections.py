@@ -1,0 +1,252 @@
+"""The sections of an experiment spec other than the search space, one model each."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import StrictModel
+
+__all__ = [
+    "DataSpec", "ModelSpec", "EarlyStoppingSpec", "ReduceLROnPlateauSpec", "LRScheduleSpec",
+    "TrainSpec", "GridSearchSpec", "RandomSearchSpec", "HyperOptSearchSpec", "SearchSpec",
+    "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
+    "ResourcesSpec", "ClusterSpec", "OutputSpec", "DATASETS", "BUILTIN_BUILDERS",
+]
+
+DATASETS = ("digits", "breast_cancer", "diabetes")
+BUILTIN_BUILDERS = ("cnn", "mlp")
+_BUILDER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class DataSpec(StrictModel):
+    """Which dataset, and how it is split. The split has its own seed so that studies which
+    compare searchers under different search seeds still see the same data."""
+
+    dataset: Literal["digits", "breast_cancer", "diabetes"] = "digits"
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "DataSpec":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                "validation_fraction + test_fraction must leave at least 10% for training, got "
+                f"{self.validation_fraction} + {self.test_fraction}; lower one of them"
+            )
+        return self
+
+
+class ModelSpec(StrictModel):
+    """A built-in builder by name, or a user's ``package.module:function``; ``params`` are
+    fixed keyword arguments of the builder (tunable ones go in ``search_space``)."""
+
+    builder: str = "cnn"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("builder")
+    @classmethod
+    def _known_builder(cls, value: str) -> str:
+        if value in BUILTIN_BUILDERS or _BUILDER_PATH.match(value):
+            return value
+        from .base import suggest
+
+        raise ValueError(
+            f"unknown model builder '{value}'; {suggest(value, BUILTIN_BUILDERS)}"
+            f"use one of {', '.join(BUILTIN_BUILDERS)} or your own as 'package.module:function'"
+        )
+
+
+class EarlyStoppingSpec(StrictModel):
+    """Stop a trial whose monitored metric has not improved for ``patience`` epochs."""
+
+    monitor: str = "val_loss"
+    patience: int = Field(3, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class ReduceLROnPlateauSpec(StrictModel):
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
+
+    monitor: str = "val_loss"
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(2, ge=1)
+    min_lr: float = Field(1e-6, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class LRScheduleSpec(StrictModel):
+    """Learning rate by epoch: ``step`` multiplies by ``drop`` every ``every`` epochs,
+    ``exponential`` by ``drop`` each epoch, ``cosine`` decays to ``min_factor``×lr."""
+
+    type: Literal["step", "exponential", "cosine"] = "step"
+    drop: float = Field(0.5, gt=0, le=1)
+    every: int = Field(5, ge=1)
+    min_factor: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainSpec(StrictModel):
+    """Fixed training settings; any of the scalar ones may be tuned from ``search_space``."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(0.004, ge=0)
+    metrics: Optional[list[str]] = None
+    early_stopping: Optional[EarlyStoppingSpec] = None
+    reduce_lr_on_plateau: Optional[ReduceLROnPlateauSpec] = None
+    lr_schedule: Optional[LRScheduleSpec] = None
+    shuffle: bool = True
+
+    @model_validator(mode="after")
+    def _one_lr_controller(self) -> "TrainSpec":
+        if self.reduce_lr_on_plateau is not None and self.lr_schedule is not None:
+            raise ValueError(
+                "reduce_lr_on_plateau and lr_schedule both set the learning rate; keep one of them"
+            )
+        return self
+
+
+# Sampled by grid and random search with each configuration: the trial's seed (not a
+# hyperparameter; HyperOpt trials derive theirs from their configuration).
+TRIAL_SEED_KEY = "trial_seed"
+
+TUNABLE_TRAIN_FIELDS = (
+    "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+)
+
+
+class _SearchBase(StrictModel):
+    seed: int = 0
+    max_concurrent: Optional[int] = Field(None, ge=1)
+
+
+class GridSearchSpec(_SearchBase):
+    """Every combination of the ``grid`` and ``choice`` entries; ``num_samples`` repeats it."""
+
+    algorithm: Literal["grid"]
+    num_samples: int = Field(1, ge=1)
+
+
+class RandomSearchSpec(_SearchBase):
+    """Independent random samples (grid entries, if any, are crossed with them as in Ray)."""
+
+    algorithm: Literal["random"]
+    num_samples: int = Field(10, ge=1)
+
+
+class HyperOptSearchSpec(_SearchBase):
+    """Tree-structured Parzen Estimator: ``n_initial_points`` random trials, then model-guided."""
+
+    algorithm: Literal["hyperopt"]
+    num_samples: int = Field(10, ge=1)
+    n_initial_points: int = Field(5, ge=1)
+    gamma: float = Field(0.25, gt=0, lt=1)
+
+
+SearchSpec = Annotated[
+    Union[GridSearchSpec, RandomSearchSpec, HyperOptSearchSpec], Field(discriminator="algorithm")
+]
+
+
+class FifoSpec(StrictModel):
+    """No early stopping by the scheduler: every trial trains its full budget."""
+
+    name: Literal["fifo"]
+
+
+class AshaSpec(StrictModel):
+    """Asynchronous successive halving: at epochs grace_period·rf^k, keep the top 1/rf."""
+
+    name: Literal["asha"]
+    max_t: Optional[int] = Field(None, ge=1)
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(3, gt=1)
+    brackets: int = Field(1, ge=1)
+
+
+class HyperBandSpec(StrictModel):
+    """Synchronous HyperBand: trials are paused at rung boundaries and resumed from checkpoints."""
+
+    name: Literal["hyperband"]
+    max_t: Optional[int] = Field(None, ge=1)
+    reduction_factor: float = Field(3, gt=1)
+
+
+class MedianSpec(StrictModel):
+    """Stop a trial whose best result is below the median of other trials at the same epoch."""
+
+    name: Literal["median"]
+    grace_period: int = Field(1, ge=1)
+    min_samples_required: int = Field(3, ge=1)
+
+
+SchedulerSpec = Annotated[
+    Union[FifoSpec, AshaSpec, HyperBandSpec, MedianSpec], Field(discriminator="name")
+]
+
+
+class ObjectiveSpec(StrictModel):
+    """The metric (as the trainable reports it, e.g. ``val_accuracy``) and its direction."""
+
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+
+
+class ResourcesSpec(StrictModel):
+    """Per-trial share of the cluster. ``reuse_processes``: ``auto`` keeps warm trial
+    processes on CPU (TF imported once) and a fresh process per trial when GPUs are used."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+    reuse_processes: Union[Literal["auto"], bool] = "auto"
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and not float(value).is_integer():
+            raise ValueError(
+                f"a trial can share one GPU (0 < gpu <= 1) or hold whole GPUs, got gpu={value}; "
+                f"use {math.floor(value)} or {math.ceil(value)}"
+            )
+        return value
+
+    @property
+    def reuse(self) -> bool:
+        """Whether trial processes are reused: the resolved value of ``reuse_processes``."""
+        return self.gpu == 0 if self.reuse_processes == "auto" else bool(self.reuse_processes)
+
+
+class ClusterSpec(StrictModel):
+    """``local`` starts an embedded Ray; ``auto`` joins RAY_ADDRESS or a running ``ray start``
+    cluster; anything else is a Ray address (``ray://host:10001`` or ``host:6379``)."""
+
+    address: str = "local"
+    num_cpus: Optional[int] = Field(None, ge=1)
+    num_gpus: Optional[int] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _local_only_sizes(self) -> "ClusterSpec":
+        if self.address != "local" and (self.num_cpus is not None or self.num_gpus is not None):
+            raise ValueError(
+                f"num_cpus/num_gpus size an embedded local Ray only, got address='{self.address}'; "
+                "remove them (a running cluster has its own size)"
+            )
+        return self
+
+
+class OutputSpec(StrictModel):
+    """Where results go: ``dir/<name>/``; checkpoints every ``checkpoint_every`` epochs,
+    keeping the ``num_to_keep`` best (the latest is always kept too, for resuming)."""
+
+    dir: str = "results"
+    checkpoint_every: int = Field(1, ge=1)
+    num_to_keep: int = Field(2, ge=1)

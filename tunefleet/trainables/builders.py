@@ -1,0 +1,128 @@
+"""Model builders by name: ``cnn`` and ``mlp``, or a user's ``package.module:function``.
+
+A builder is ``build(info: DataInfo, **hyperparameters) -> keras.Model`` and returns an
+uncompiled model with its output layer; tunefleet compiles it from the ``train`` section.
+Models stay backend-neutral (``keras.*`` only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from ..data import DataInfo
+
+__all__ = ["BUILDERS", "resolve_builder", "builder_parameters", "cnn", "mlp", "output_layer"]
+
+
+def _regularizer(l1: float, l2: float):
+    import keras
+
+    if l1 and l2:
+        return keras.regularizers.L1L2(l1=float(l1), l2=float(l2))
+    if l1:
+        return keras.regularizers.L1(float(l1))
+    if l2:
+        return keras.regularizers.L2(float(l2))
+    return None
+
+
+def output_layer(info: DataInfo):
+    """The head that matches the task: softmax, sigmoid or linear."""
+    import keras
+
+    activation = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}[info.task]
+    return keras.layers.Dense(info.num_outputs, activation=activation, name="output")
+
+
+def cnn(info: DataInfo, *, conv_blocks: int = 2, filters: int = 32,
+        filters_growth: str = "double", kernel_size: int = 3, pooling: str = "max",
+        batch_norm: bool = False, conv_dropout: float = 0.0, dense_layers: int = 1,
+        dense_units: int = 64, dropout: float = 0.0, activation: str = "relu",
+        l1: float = 0.0, l2: float = 0.0) -> Any:
+    """Conv blocks (conv → [batch norm] → activation → [pool] → [dropout]) then dense layers.
+
+    ``filters_growth``: ``double`` doubles the filters each block, ``constant`` keeps them.
+    """
+    import keras
+
+    if len(info.input_shape) != 3:
+        raise ValueError(f"cnn needs images (height, width, channels), got input shape "
+                         f"{info.input_shape}; use builder: mlp for tabular data")
+    reg = _regularizer(l1, l2)
+    inputs = keras.Input(shape=info.input_shape)
+    x = inputs
+    size = min(info.input_shape[:2])
+    for block in range(int(conv_blocks)):
+        n = int(filters) * (2 ** block if filters_growth == "double" else 1)
+        x = keras.layers.Conv2D(n, int(kernel_size), padding="same", kernel_regularizer=reg,
+                                use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(activation)(x)
+        if pooling != "none":
+            if size < 2:
+                raise ValueError(f"conv_blocks={conv_blocks} with pooling halves the "
+                                 f"{info.input_shape[0]}x{info.input_shape[1]} image below one "
+                                 "pixel; use fewer conv_blocks or pooling: none")
+            pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
+            x = pool(2)(x)
+            size //= 2
+        if conv_dropout:
+            x = keras.layers.Dropout(float(conv_dropout))(x)
+    x = keras.layers.Flatten()(x)
+    for _ in range(int(dense_layers)):
+        x = keras.layers.Dense(int(dense_units), activation=activation, kernel_regularizer=reg)(x)
+        if dropout:
+            x = keras.layers.Dropout(float(dropout))(x)
+    return keras.Model(inputs, output_layer(info)(x), name="cnn")
+
+
+def mlp(info: DataInfo, *, layers: int = 2, units: int = 64, dropout: float = 0.0,
+        activation: str = "relu", batch_norm: bool = False, l1: float = 0.0,
+        l2: float = 0.0) -> Any:
+    """Dense layers (dense → [batch norm] → activation → [dropout]); images are flattened."""
+    import keras
+
+    reg = _regularizer(l1, l2)
+    inputs = keras.Input(shape=info.input_shape)
+    x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
+    for _ in range(int(layers)):
+        x = keras.layers.Dense(int(units), kernel_regularizer=reg, use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(activation)(x)
+        if dropout:
+            x = keras.layers.Dropout(float(dropout))(x)
+    return keras.Model(inputs, output_layer(info)(x), name="mlp")
+
+
+BUILDERS: dict[str, Callable[..., Any]] = {"cnn": cnn, "mlp": mlp}
+
+
+def resolve_builder(name: str) -> Callable[..., Any]:
+    """The builder for a registry name or ``package.module:function``.
+
+    Raises ValueError naming what did not import, so the runner can report it before Ray
+    starts.
+    """
+    if name in BUILDERS:
+        return BUILDERS[name]
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may fail in any way while importing
+        raise ValueError(f"cannot import module '{module_name}' ({type(exc).__name__}: {exc}); "
+                         "check the name and that it is on PYTHONPATH") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"module '{module_name}' has no function '{attr}'")
+    return fn
+
+
+def builder_parameters(fn: Callable[..., Any]) -> tuple[set[str], bool]:
+    """Keyword parameters a builder accepts (besides ``info``), and whether it takes **kwargs."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)

@@ -1,0 +1,90 @@
+"""Optimizer, loss, metrics and callbacks for one trial, from its resolved settings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..spec.sections import TrainSpec
+from .settings import default_metrics
+
+__all__ = ["make_optimizer", "make_loss", "make_metrics", "make_callbacks", "compile_model"]
+
+
+def make_optimizer(train: TrainSpec) -> Any:
+    """adam, sgd (momentum, nesterov), rmsprop (momentum) or adamw (weight_decay)."""
+    import keras
+
+    lr = float(train.learning_rate)
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=float(train.momentum),
+                                    nesterov=bool(train.nesterov))
+    if train.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr, momentum=float(train.momentum))
+    return keras.optimizers.AdamW(learning_rate=lr, weight_decay=float(train.weight_decay))
+
+
+def make_loss(task: str) -> str:
+    """The loss that matches the output layer of the task."""
+    return {"multiclass": "sparse_categorical_crossentropy", "binary": "binary_crossentropy",
+            "regression": "mse"}[task]
+
+
+def make_metrics(names: list[str] | None, task: str) -> list[Any]:
+    """Metric objects with fixed names, so reported keys are exactly NAME and val_NAME."""
+    import keras
+
+    factories = {
+        "accuracy": (lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+        if task == "multiclass" else (lambda: keras.metrics.BinaryAccuracy(name="accuracy")),
+        "precision": lambda: keras.metrics.Precision(name="precision"),
+        "recall": lambda: keras.metrics.Recall(name="recall"),
+        "auc": lambda: keras.metrics.AUC(name="auc"),
+        "mae": lambda: keras.metrics.MeanAbsoluteError(name="mae"),
+        "mse": lambda: keras.metrics.MeanSquaredError(name="mse"),
+        "rmse": lambda: keras.metrics.RootMeanSquaredError(name="rmse"),
+    }
+    return [factories[n]() for n in (names or default_metrics(task))]
+
+
+def compile_model(model: Any, train: TrainSpec, task: str) -> None:
+    """Compile with keyword arguments only (Keras 3 takes positional ones differently)."""
+    model.compile(optimizer=make_optimizer(train), loss=make_loss(task),
+                  metrics=make_metrics(train.metrics, task))
+
+
+def _schedule(train: TrainSpec):
+    spec = train.lr_schedule
+    base = float(train.learning_rate)
+    epochs = int(train.epochs)
+
+    def step(epoch: int, lr: float) -> float:
+        if spec.type == "step":
+            return base * spec.drop ** (epoch // spec.every)
+        if spec.type == "exponential":
+            return base * spec.drop ** epoch
+        cosine = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+        return base * (spec.min_factor + (1 - spec.min_factor) * cosine)
+
+    return step
+
+
+def make_callbacks(train: TrainSpec) -> list[Any]:
+    """EarlyStopping, ReduceLROnPlateau and the learning-rate schedule, as the spec asks."""
+    import keras
+
+    callbacks: list[Any] = []
+    if train.early_stopping is not None:
+        es = train.early_stopping
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta, mode=es.mode))
+    if train.reduce_lr_on_plateau is not None:
+        rl = train.reduce_lr_on_plateau
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr,
+            mode=rl.mode))
+    if train.lr_schedule is not None:
+        callbacks.append(keras.callbacks.LearningRateScheduler(_schedule(train)))
+    return callbacks
