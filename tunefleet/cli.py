@@ -93,6 +93,9 @@ def _print_summary(result) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # A `module:function` builder in the current directory imports as it would under python -m.
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
     app()
 
 

@@ -44,15 +44,12 @@ def prepare(experiment: Experiment) -> Dataset:
     return dataset
 
 
-def _claim_study_dir(experiment: Experiment, overwrite: bool) -> Path:
+def _check_study_dir(experiment: Experiment, overwrite: bool) -> Path:
     study_dir = experiment.study_dir
-    if study_dir.exists() and any(study_dir.iterdir()):
-        if not overwrite:
-            raise SpecError("output.dir", f"{study_dir} already holds a study", str(study_dir),
-                            fix="pass --overwrite (overwrite=True) to replace it, or change "
-                            "name or output.dir")
-        shutil.rmtree(study_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
+    if study_dir.exists() and any(study_dir.iterdir()) and not overwrite:
+        raise SpecError("output.dir", f"{study_dir} already holds a study", str(study_dir),
+                        fix="pass --overwrite (overwrite=True) to replace it, or change "
+                        "name or output.dir")
     return study_dir
 
 
@@ -96,10 +93,12 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
     """
     experiment = as_experiment(spec, overrides)
     dataset = prepare(experiment)
-    study_dir = _claim_study_dir(experiment, overwrite)
+    study_dir = _check_study_dir(experiment, overwrite)
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)
+        shutil.rmtree(study_dir, ignore_errors=True)
+        study_dir.mkdir(parents=True)
         dump_yaml(experiment.to_dict(), study_dir / "spec.yaml")
         save_test_split(dataset, study_dir / "data")
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)

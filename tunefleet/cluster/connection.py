@@ -41,6 +41,10 @@ def connect(experiment: Experiment) -> ClusterInfo:
     import ray
 
     runtime_env = {"env_vars": dict(_WORKER_ENV)}
+    if address == "local":
+        # Trial processes import a user's `module:function` builder the way the driver does.
+        paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(paths)
     started_here = False
     if ray.is_initialized():
         pass  # the caller already connected (e.g. a test fixture or a notebook): use it

@@ -1,0 +1,106 @@
+"""Every bad input gets a SpecError naming the field, the value and the fix, before Ray starts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import tiny_spec
+from tunefleet import SpecError
+from tunefleet.runner import as_experiment, prepare
+
+CASES = [
+    # (overrides, regex the message must match)
+    (["train.learning_rte=0.1"], r"^train\.learning_rte: unknown key; did you mean 'learning_rate'"),
+    (["schedular.name=asha"], r"^schedular: unknown key; did you mean 'scheduler'"),
+    (["scheduler={name: asha, grace_perod: 2}"], r"^scheduler\.grace_perod: unknown key; did you mean 'grace_period'"),
+    (["search_space.dropout={type: uniform, low: 0.5, high: 0.1}"],
+     r"^search_space\.dropout: uniform needs low < high, got low=0\.5, high=0\.1"),
+    (["search_space.learning_rate={type: loguniform, low: 0.0, high: 0.1}"],
+     r"^search_space\.learning_rate: loguniform needs 0 < low < high, got low=0\.0, high=0\.1"),
+    (["search_space.learning_rate={type: loguniform, low: -1, high: 0.1}"],
+     r"loguniform needs 0 < low < high, got low=-1\.0"),
+    (["search_space.batch_size={type: choice, values: []}"],
+     r"^search_space\.batch_size: choice needs at least one value"),
+    (["search_space.batch_size={type: grid, values: []}"],
+     r"^search_space\.batch_size: grid needs at least one value"),
+    (["search_space.batch_size={type: randint, low: 8, high: 8}"],
+     r"^search_space\.batch_size: randint needs low < high"),
+    (["search_space.filters={low: 4, high: 8}"], r"entry 'filters' is a mapping without 'type'"),
+    (["search_space.filters={type: unifrom, low: 4, high: 8}"],
+     r"search_space\.filters\.type: unknown value 'unifrom'; did you mean 'uniform'"),
+    (["search.num_samples=0"], r"^search\.num_samples: .*greater than or equal to 1, got 0"),
+    (["search.algorithm=tpe"], r"^search\.algorithm: unknown value 'tpe'; valid: grid, random, hyperopt"),
+    (["scheduler.name=ashaa"],
+     r"^scheduler\.name: unknown value 'ashaa'; did you mean 'asha'\? valid: fifo, asha, hyperband, median"),
+    (["search.algorithm=hyperopt", "search_space.batch_size={type: grid, values: [32, 64]}"],
+     r"^search_space\.batch_size: a grid entry cannot be used with search\.algorithm=hyperopt"),
+    (["search.algorithm=grid"], r"^search_space\.learning_rate: grid search cannot enumerate a loguniform"),
+    (["scheduler={name: asha, grace_period: 5}"],
+     r"^scheduler\.grace_period: 5 is larger than the epoch budget \(3.*use a grace_period of at most 3"),
+    (["scheduler={name: hyperband, grace_period: 1}"], r"^scheduler\.grace_period: unknown key"),
+    (["objective.metric=val_acc"],
+     r"^objective\.metric: the trainable never reports this metric, got 'val_acc'\. Did you mean 'val_accuracy'"),
+    (["objective.mode=maximize"], r"^objective\.mode: input should be 'min' or 'max', got 'maximize'"),
+    (["resources.cpu=0"], r"^resources\.cpu: input should be greater than 0, got 0"),
+    (["resources.cpu=-1"], r"^resources\.cpu: input should be greater than 0, got -1"),
+    (["resources.gpu=-0.5"], r"^resources\.gpu: input should be greater than or equal to 0"),
+    (["resources.gpu=1.5"], r"^resources\.gpu: .*got gpu=1\.5; use 1 or 2"),
+    (["data.dataset=mnits"], r"^data\.dataset: .*'digits', 'breast_cancer' or 'diabetes', got 'mnits'"),
+    (["model.builder=cnnn"], r"^model\.builder: unknown model builder 'cnnn'; did you mean 'cnn'"),
+    (["model.builder=no_such_pkg.models:build"],
+     r"^model\.builder: cannot import module 'no_such_pkg\.models' \(ModuleNotFoundError"),
+    (["model.builder=tests.builders:missing"],
+     r"^model\.builder: module 'tests\.builders' has no function 'missing'"),
+    (["search_space.filterz={type: choice, values: [8, 16]}"],
+     r"^search_space\.filterz: is neither a training option nor a parameter of builder 'cnn'\. "
+     r"Did you mean 'filters'"),
+    (["model.params.learning_rate=0.1"],
+     r"^model\.params\.learning_rate: is a training option.*Set train\.learning_rate"),
+    (["data.dataset=breast_cancer"], r"^model\.builder: cnn needs images, but dataset 'breast_cancer'"),
+    (["search_space.conv_blocks={type: choice, values: [2, 4]}"],
+     r"^search_space\.conv_blocks: 4 pooled conv blocks shrink the 8x8 images.*at most 3 blocks"),
+    (["train.metrics=[accuracy, mae]"], r"^train\.metrics: 'mae' is not available for a multiclass task"),
+    (["train.early_stopping={monitor: val_los}"],
+     r"^train\.early_stopping\.monitor: the trainable never reports.*Did you mean 'val_loss'"),
+    (["train.lr_schedule={type: step}", "train.reduce_lr_on_plateau={patience: 2}"],
+     r"^train: reduce_lr_on_plateau and lr_schedule both set the learning rate"),
+    (["search_space.trial_seed=3"], r"'trial_seed' is reserved"),
+    (["scheduler={name: asha, max_t: 9}"], r"^scheduler\.max_t: 9 is more than the most epochs"),
+    (["cluster={address: auto, num_cpus: 4}"], r"^cluster: num_cpus/num_gpus size an embedded local Ray only"),
+    (["name=my study"], r"^name: name becomes a directory name"),
+]
+
+
+@pytest.mark.parametrize("overrides, pattern", CASES, ids=[" ".join(c[0])[:50] for c in CASES])
+def test_bad_input_message(tmp_path, overrides, pattern):
+    with pytest.raises(SpecError, match=pattern):
+        prepare(as_experiment(tiny_spec(tmp_path), overrides))
+
+
+def test_several_problems_reported_together(tmp_path):
+    with pytest.raises(SpecError) as info:
+        as_experiment(tiny_spec(tmp_path), ["resources.cpu=0", "search.num_samples=0"])
+    lines = str(info.value).splitlines()
+    assert any(line.startswith("resources.cpu") for line in lines)
+    assert any(line.startswith("search.num_samples") for line in lines)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("name: x\nsearch:\n  algorithm: random\n   num_samples: 3\n")
+    with pytest.raises(SpecError, match=r"broken\.yaml: YAML syntax error at line 4"):
+        as_experiment(spec)
+
+
+def test_bad_override_syntax(tmp_path):
+    with pytest.raises(SpecError, match=r"^--set: an override must look like key\.path=value"):
+        as_experiment(tiny_spec(tmp_path), ["search.num_samples"])
+
+
+def test_valid_spec_passes_every_check(tmp_path):
+    experiment = as_experiment(tiny_spec(tmp_path))
+    dataset = prepare(experiment)
+    assert dataset.info.task == "multiclass"
+    assert re.fullmatch(r".*/results/tiny", str(experiment.study_dir))

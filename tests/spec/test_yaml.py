@@ -1,0 +1,44 @@
+"""YAML reading, overrides, and the spec written back into a results directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunefleet import Experiment
+from tunefleet.spec import apply_overrides, dump_yaml, load_yaml
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+
+
+def test_exponent_floats_read_as_numbers(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\nsearch_space:\n  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n")
+    entry = Experiment.from_yaml(path).search_space["learning_rate"]
+    assert (entry.low, entry.high) == (1e-4, 1e-2)
+
+
+def test_overrides_set_nested_fields_and_parse_values():
+    data = apply_overrides({"name": "x", "search": {"algorithm": "random"}},
+                           ["search.num_samples=8", "train.epochs=5", "objective.mode=max"])
+    assert data["search"] == {"algorithm": "random", "num_samples": 8}
+    assert data["train"] == {"epochs": 5}
+    assert data["objective"]["mode"] == "max"
+
+
+def test_fixed_values_round_trip(tmp_path):
+    exp = Experiment.from_dict({"name": "x", "search_space": {"kernel_size": 3,
+                                "batch_size": {"type": "choice", "values": [16, 32]}}})
+    assert exp.search_space["kernel_size"].type == "fixed"
+    dump_yaml(exp.to_dict(), tmp_path / "spec.yaml")
+    again = Experiment.from_dict(load_yaml(tmp_path / "spec.yaml"))
+    assert again == exp
+    assert load_yaml(tmp_path / "spec.yaml")["search_space"]["kernel_size"] == 3
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_validate(path):
+    from tunefleet.runner import prepare
+
+    prepare(Experiment.from_yaml(path))

@@ -1,0 +1,60 @@
+"""The `tunefleet` command end to end, in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tunefleet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "tunefleet.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_run_example_spec_with_overrides(tmp_path):
+    proc = _tunefleet("run", str(ROOT / "examples" / "digits_cnn.yaml"),
+                      "--set", "search.num_samples=3", "--set", "train.epochs=3",
+                      "--set", "scheduler.grace_period=1", "--set", f"output.dir={tmp_path}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best val_accuracy" in proc.stdout
+    study = tmp_path / "digits_cnn"
+    summary = json.loads((study / "summary.json").read_text())
+    assert summary["trials"]["total"] == 3 and summary["search"] == "hyperopt"
+    assert summary["best"]["metrics"]["val_accuracy"] > 0.3
+    assert "num_samples: 3" in (study / "spec.yaml").read_text()
+
+
+def test_bad_spec_exits_2_with_one_clear_line(tmp_path):
+    proc = _tunefleet("run", str(ROOT / "examples" / "digits_cnn.yaml"),
+                      "--set", "objective.metric=val_acc", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "objective.metric: the trainable never reports this metric, got 'val_acc'" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_preview_prints_the_plan_without_training(tmp_path):
+    proc = _tunefleet("preview", str(ROOT / "examples" / "digits_grid.yaml"),
+                      "--set", "search.num_samples=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    spec_grid = 3 * 2  # learning_rate × batch_size values in digits_grid.yaml
+    assert f"grid: {spec_grid * 2} trials (grid of {spec_grid} × num_samples)" in out
+    assert "fifo" in out and "every trial trains its full budget" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_preview_shows_asha_rungs(tmp_path):
+    proc = _tunefleet("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "may stop or pause trials at epochs 2, 6" in proc.stdout

@@ -1,0 +1,140 @@
+"""Studies on a real local Ray with real Keras: early stopping by the scheduler, pause and
+resume, seeding, and trials that fail without taking the study down."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import tiny_spec
+from tunefleet import SpecError, run
+
+pytestmark = pytest.mark.slow
+
+
+def _history(result, trial_id: str) -> pd.DataFrame:
+    return pd.read_json(result.path / f"trial_{trial_id}" / "result.json", lines=True)
+
+
+def test_asha_on_digits_learns_and_stops_weak_trials(ray_local, tmp_path):
+    spec = tiny_spec(
+        tmp_path, name="asha_digits",
+        search_space={"learning_rate": {"type": "choice", "values": [3e-4, 1e-3, 1e-2, 3e-2]}},
+        search={"algorithm": "grid"},
+        scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        train={"epochs": 6, "batch_size": 32})
+    result = run(spec)
+    assert len(result.trials) == 4
+    assert result.best_metrics["val_accuracy"] > 0.8
+    stopped = result.trials[result.trials["status"] == "stopped_by_scheduler"]
+    assert len(stopped) >= 1 and (stopped["epochs"] < 6).all()
+    assert result.summary["trials"]["stopped_by_scheduler"] == len(stopped)
+
+
+def test_hyperband_pauses_and_resumes_from_checkpoints(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="hyperband",
+                     search={"algorithm": "random", "num_samples": 6, "seed": 5},
+                     scheduler={"name": "hyperband", "reduction_factor": 2},
+                     train={"epochs": 4, "batch_size": 64})
+    result = run(spec)
+    resumed = 0
+    for trial_id in result.trials["trial_id"]:
+        history = _history(result, trial_id)
+        # Epochs continue across a pause: 1, 2, ... with no restart and no repeat.
+        assert history["epoch"].tolist() == list(range(1, len(history) + 1))
+        assert (history["epoch"] == history["training_iteration"]).all()
+        restored = history["iterations_since_restore"] < history["training_iteration"]
+        resumed += bool(restored.any())
+    assert resumed >= 1, "HyperBand paused no trial, so nothing was resumed"
+
+
+def _configs(result) -> list[tuple]:
+    cols = sorted(c for c in result.trials.columns if c.startswith("config/"))
+    return sorted(tuple(round(float(v), 12) for v in row) for row in result.trials[cols].values)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "hyperopt"])
+def test_same_seed_same_configs_other_seed_other_configs(ray_local, tmp_path, algorithm):
+    def study(seed: int, name: str):
+        search = {"algorithm": algorithm, "num_samples": 3, "seed": seed}
+        if algorithm == "hyperopt":
+            search["n_initial_points"] = 3  # all three are seeded random draws
+        return run(tiny_spec(tmp_path, name=name, search=search, train={"epochs": 1}))
+
+    first, again, other = study(7, "a"), study(7, "b"), study(8, "c")
+    assert _configs(first) == _configs(again)
+    assert _configs(first) != _configs(other)
+    if algorithm == "random":  # the trial seeds come from search.seed too
+        assert sorted(first.trials["config/trial_seed"]) == sorted(again.trials["config/trial_seed"])
+
+
+def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path):
+    spec = tiny_spec(
+        tmp_path, name="failures",
+        model={"builder": "tests.builders:small_mlp", "params": {"fail_on_units": 13}},
+        search={"algorithm": "grid"},
+        search_space={"units": {"type": "grid", "values": [8, 13, 16]},
+                      "explode": {"type": "grid", "values": [False, True]}},
+        train={"epochs": 3, "batch_size": 64})
+    result = run(spec)
+    by_status = result.trials.groupby("status").size().to_dict()
+    assert by_status == {"completed": 2, "failed": 2, "errored": 2}
+    errored = result.trials[result.trials["status"] == "errored"]
+    assert (errored["config/units"] == 13).all()
+    assert errored["reason"].str.contains("deliberate failure for units=13").all()
+    failed = result.trials[result.trials["status"] == "failed"]
+    assert failed["reason"].str.contains("loss became NaN at epoch 1").all()
+    assert (failed["epochs"] == 1).all()
+    assert result.best_config["explode"] is False and result.finished == 2
+
+
+def test_early_stopping_ends_a_trial_and_says_so(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="early", search={"algorithm": "random", "num_samples": 1},
+                     train={"epochs": 8, "batch_size": 64, "early_stopping": {
+                         "monitor": "val_loss", "patience": 1, "min_delta": 100.0}})
+    result = run(spec)
+    row = result.trials.iloc[0]
+    assert row["status"] == "early_stopped"
+    assert row["epochs"] == 2  # epoch 1 sets the baseline, epoch 2 fails to improve by 100
+
+
+def test_training_aids_run_and_change_the_learning_rate(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="aids", search={"algorithm": "random", "num_samples": 1},
+                     search_space={"optimizer": {"type": "choice", "values": ["sgd"]}},
+                     train={"epochs": 4, "batch_size": 64, "learning_rate": 0.05, "momentum": 0.9,
+                            "lr_schedule": {"type": "step", "drop": 0.5, "every": 2}})
+    result = run(spec)
+    history = _history(result, result.trials["trial_id"].iloc[0])
+    assert history["lr"].round(6).tolist() == [0.05, 0.05, 0.025, 0.025]
+
+
+@pytest.mark.parametrize("dataset, metric, mode", [("diabetes", "val_mae", "min"),
+                                                    ("breast_cancer", "val_auc", "max")])
+def test_tabular_tasks(ray_local, tmp_path, dataset, metric, mode):
+    train = {"epochs": 3, "batch_size": 32, "learning_rate": 0.01}
+    if dataset == "breast_cancer":
+        train["metrics"] = ["accuracy", "auc"]
+    spec = tiny_spec(tmp_path, name=dataset, data={"dataset": dataset},
+                     model={"builder": "mlp", "params": {"units": 16}},
+                     search={"algorithm": "random", "num_samples": 2}, train=train,
+                     objective={"metric": metric, "mode": mode})
+    result = run(spec)
+    assert (result.trials["status"] == "completed").all()
+    assert metric in result.best_metrics and result.best_metrics[metric] > 0
+
+
+def test_gpu_trials_on_a_cluster_without_gpus_are_refused(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="gpu", resources={"cpu": 1, "gpu": 0.5})
+    with pytest.raises(SpecError, match=r"^resources\.gpu: the Ray cluster has no GPUs, got 0\.5"):
+        run(spec)
+    assert not (tmp_path / "results" / "gpu" / "summary.json").exists()
+
+
+def test_existing_study_is_not_overwritten_unless_asked(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="twice", search={"algorithm": "random", "num_samples": 1},
+                     train={"epochs": 1})
+    first = run(spec)
+    with pytest.raises(SpecError, match=r"^output\.dir: .*twice already holds a study.*--overwrite"):
+        run(spec)
+    again = run(spec, overwrite=True)
+    assert again.trials["trial_id"].tolist() != first.trials["trial_id"].tolist()
