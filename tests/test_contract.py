@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.conftest import tiny_spec
@@ -66,6 +67,10 @@ def test_study_contract(ray_local, tmp_path, searcher, scheduler):
     assert summary["trials"]["total"] == expected
     assert summary["epochs_total"] == int(result.trials["epochs"].sum())
     assert summary["best"]["checkpoint"] and (study / "data" / "test.npz").exists()
+    if scheduler != "hyperband":  # only synchronous HyperBand pauses; nothing else restores
+        for trial_id in result.trials["trial_id"]:
+            history = pd.read_json(study / f"trial_{trial_id}" / "result.json", lines=True)
+            assert (history["iterations_since_restore"] == history["training_iteration"]).all()
     if searcher == "grid":
         seen = {(r["config/learning_rate"], r["config/dropout"]) for _, r in result.trials.iterrows()}
         assert seen == {(lr, d) for lr in (0.003, 0.01) for d in (0.0, 0.2)}

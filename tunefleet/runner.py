@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -63,10 +64,9 @@ def _tuner(experiment: Experiment, dataset: Dataset, max_concurrent: int) -> Any
     tune_config = tune.TuneConfig(
         metric=experiment.objective.metric,
         mode=experiment.objective.mode,
-        search_alg=make_searcher(experiment),
+        search_alg=make_searcher(experiment, max_concurrent),
         scheduler=make_scheduler(experiment),
         num_samples=experiment.search.num_samples,
-        max_concurrent_trials=max_concurrent,
         reuse_actors=experiment.resources.reuse,
         trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
     )
@@ -85,6 +85,12 @@ def _tuner(experiment: Experiment, dataset: Dataset, max_concurrent: int) -> Any
                       run_config=run_config)
 
 
+def _quiet_ray_warnings() -> None:
+    # Checkpointing each epoch with num_to_keep makes Ray snapshot often and warn about it
+    # after every trial; the snapshots are small here, so the warning is only noise.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
 def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]] = None, *,
         overwrite: bool = False) -> StudyResult:
     """Validate, start or join Ray, run every trial, and return the finished study.
@@ -94,6 +100,7 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
     experiment = as_experiment(spec, overrides)
     dataset = prepare(experiment)
     study_dir = _check_study_dir(experiment, overwrite)
+    _quiet_ray_warnings()
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)

@@ -36,11 +36,20 @@ def _hyperband(experiment: Experiment) -> Any:
 
 
 def _median(experiment: Experiment) -> Any:
-    from ray.tune.schedulers import MedianStoppingRule
+    from ray.tune.schedulers import MedianStoppingRule, TrialScheduler
+
+    class MedianStoppingWithoutTimeSlicing(MedianStoppingRule):
+        """Ray's rule pauses a trial whenever too few others have reached its epoch ("time
+        slicing"). With epochs as the unit every pause costs a checkpoint, a model rebuild and
+        a retrace (it tripled a 12-trial study's wall time), so such trials continue instead."""
+
+        def _on_insufficient_samples(self, tune_controller, trial, time):
+            return TrialScheduler.CONTINUE
 
     s = experiment.scheduler
-    return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=s.grace_period,
-                              min_samples_required=s.min_samples_required)
+    return MedianStoppingWithoutTimeSlicing(
+        time_attr=TIME_ATTR, grace_period=s.grace_period,
+        min_samples_required=s.min_samples_required)
 
 
 SCHEDULERS: dict[str, Callable[[Experiment], Any]] = {

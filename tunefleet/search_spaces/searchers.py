@@ -10,36 +10,41 @@ from .convert import grid_size
 __all__ = ["SEARCHERS", "make_searcher", "total_trials"]
 
 
-def _basic(experiment: Experiment) -> Any:
+def _basic(experiment: Experiment, max_concurrent: int) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=experiment.search.seed)
+    return BasicVariantGenerator(random_state=experiment.search.seed, max_concurrent=max_concurrent)
 
 
-def _hyperopt(experiment: Experiment) -> Any:
+def _hyperopt(experiment: Experiment, max_concurrent: int) -> Any:
     try:
         from ray.tune.search.hyperopt import HyperOptSearch
         import hyperopt  # noqa: F401
     except ImportError as exc:  # pragma: no cover - hyperopt is a dependency
         raise ImportError("search.algorithm=hyperopt needs hyperopt: pip install hyperopt") from exc
+    from ray.tune.search import ConcurrencyLimiter
+
     search = experiment.search
-    return HyperOptSearch(
+    searcher = HyperOptSearch(
         metric=experiment.objective.metric, mode=experiment.objective.mode,
         n_initial_points=search.n_initial_points, random_state_seed=search.seed,
         gamma=search.gamma,
     )
+    # TPE only learns from finished trials: suggest no more than can run at once.
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
-SEARCHERS: dict[str, Callable[[Experiment], Any]] = {
+SEARCHERS: dict[str, Callable[[Experiment, int], Any]] = {
     "grid": _basic,
     "random": _basic,
     "hyperopt": _hyperopt,
 }
 
 
-def make_searcher(experiment: Experiment) -> Any:
-    """The Ray search algorithm for ``search.algorithm``."""
-    return SEARCHERS[experiment.search.algorithm](experiment)
+def make_searcher(experiment: Experiment, max_concurrent: int) -> Any:
+    """The Ray search algorithm for ``search.algorithm``, running at most ``max_concurrent``
+    trials at once."""
+    return SEARCHERS[experiment.search.algorithm](experiment, max_concurrent)
 
 
 def total_trials(experiment: Experiment) -> int:
