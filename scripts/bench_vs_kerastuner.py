@@ -63,7 +63,8 @@ def run_tunefleet(seed: int, trials: int, epochs: int, out: str) -> dict:
             "epochs": result.summary["epochs_total"], "trials": len(result.trials)}
 
 
-def run_kerastuner(seed: int, trials: int, epochs: int, out: str) -> dict:
+def run_kerastuner(seed: int, trials: int, epochs: int, out: str,
+                   steps_per_execution: int = 1) -> dict:
     import keras
     import keras_tuner as kt
 
@@ -80,7 +81,8 @@ def run_kerastuner(seed: int, trials: int, epochs: int, out: str) -> dict:
                         dropout=hp.Float("dropout", *SPACE["dropout"]))
             lr = hp.Float("learning_rate", *SPACE["learning_rate"], sampling="log")
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                          steps_per_execution=steps_per_execution)
             return model
 
         def fit(self, hp, model, *args, **kwargs):
@@ -95,13 +97,14 @@ def run_kerastuner(seed: int, trials: int, epochs: int, out: str) -> dict:
     return {"best_val_accuracy": float(best.score), "epochs": trials * epochs, "trials": trials}
 
 
-def _measure(system: str, seed: int, trials: int, epochs: int) -> dict:
+def _measure(system: str, seed: int, trials: int, epochs: int, kt_spe: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         started = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--worker", system, "--seed", str(seed),
-                               "--trials", str(trials), "--epochs", str(epochs), "--out", out],
+                               "--trials", str(trials), "--epochs", str(epochs), "--out", out,
+                               "--kt-steps-per-execution", str(kt_spe)],
                               env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -118,17 +121,27 @@ def main() -> None:
     parser.add_argument("--worker", choices=["tunefleet", "kerastuner"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out")
+    parser.add_argument("--kt-steps-per-execution", type=int, default=1,
+                        help="KerasTuner's compile(steps_per_execution=...): 1 is Keras' default "
+                             "(what KerasTuner users run); 8 is tunefleet's default")
     args = parser.parse_args()
+    if args.worker == "tunefleet":
+        result = run_tunefleet(args.seed, args.trials, args.epochs, args.out)
+    elif args.worker == "kerastuner":
+        result = run_kerastuner(args.seed, args.trials, args.epochs, args.out,
+                                args.kt_steps_per_execution)
     if args.worker:
-        fn = run_tunefleet if args.worker == "tunefleet" else run_kerastuner
-        print("RESULT " + json.dumps(fn(args.seed, args.trials, args.epochs, args.out)), flush=True)
+        print("RESULT " + json.dumps(result), flush=True)
         return
 
     ratios, acc = [], {"tunefleet": [], "kerastuner": []}
-    print(f"{args.trials} trials, at most {args.epochs} epochs, CNN on digits, {os.cpu_count()} cores")
+    print(f"{args.trials} trials, at most {args.epochs} epochs, CNN on digits, {os.cpu_count()} "
+          f"cores; KerasTuner compiles with steps_per_execution={args.kt_steps_per_execution}, "
+          "tunefleet with its default (8)")
     for seed in range(args.seeds):
         order = ["kerastuner", "tunefleet"] if seed % 2 == 0 else ["tunefleet", "kerastuner"]
-        runs = {system: _measure(system, seed, args.trials, args.epochs) for system in order}
+        runs = {system: _measure(system, seed, args.trials, args.epochs,
+                                 args.kt_steps_per_execution) for system in order}
         tf_run, kt_run = runs["tunefleet"], runs["kerastuner"]
         ratio = tf_run["wall_s"] / kt_run["wall_s"]
         ratios.append(ratio)

@@ -19,13 +19,17 @@ _ENV = {
 }
 
 
+# Set when pytest imports this file, before any test module imports Ray: Ray reads
+# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import. Restored when the session ends.
+_SAVED = {k: os.environ.get(k) for k in _ENV}
+os.environ.update(_ENV)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_environment():
-    """Set the variables above for the whole session and restore them afterwards."""
-    saved = {k: os.environ.get(k) for k in _ENV}
-    os.environ.update(_ENV)
+    """Restore the variables above once the session is over."""
     yield
-    for key, value in saved.items():
+    for key, value in _SAVED.items():
         if value is None:
             os.environ.pop(key, None)
         else:

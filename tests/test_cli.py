@@ -58,3 +58,21 @@ def test_preview_shows_asha_rungs(tmp_path):
     proc = _tunefleet("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "may stop or pause trials at epochs 2, 6" in proc.stdout
+
+
+@pytest.mark.slow
+def test_exit_code_is_1_when_no_trial_finishes(tmp_path):
+    spec = tmp_path / "all_fail.yaml"
+    spec.write_text(f"""
+name: all_fail
+model: {{builder: "tests.builders:small_mlp", params: {{units: 8, fail_on_units: 8}}}}
+train: {{epochs: 1}}
+search: {{algorithm: random, num_samples: 2}}
+output: {{dir: {tmp_path}}}
+""")
+    proc = _tunefleet("run", str(spec), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "no trial finished" in proc.stderr
+    assert "deliberate failure for units=8" in proc.stdout
+    summary = json.loads((tmp_path / "all_fail" / "summary.json").read_text())
+    assert summary["trials"]["errored"] == 2 and summary["best"] is None

@@ -90,6 +90,20 @@ def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path)
     assert result.best_config["explode"] is False and result.finished == 2
 
 
+def test_max_concurrent_limits_trials_running_at_once(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="serial", train={"epochs": 2},
+                     search={"algorithm": "random", "num_samples": 3, "max_concurrent": 1})
+    result = run(spec)
+    spans = []
+    for trial_id in result.trials["trial_id"]:
+        history = _history(result, trial_id)
+        end = history["timestamp"].max()
+        spans.append((end - history["time_total_s"].max(), end))
+    spans.sort()
+    assert all(later[0] >= earlier[1] - 1 for earlier, later in zip(spans, spans[1:]))
+    assert result.summary["cluster"]["max_concurrent_trials"] == 1
+
+
 def test_early_stopping_ends_a_trial_and_says_so(ray_local, tmp_path):
     spec = tiny_spec(tmp_path, name="early", search={"algorithm": "random", "num_samples": 1},
                      train={"epochs": 8, "batch_size": 64, "early_stopping": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 from ..spec import Experiment, SpecError
@@ -29,8 +30,13 @@ class ClusterInfo:
 
 
 def keep_ray_on_loopback() -> None:
-    """An embedded Ray binds every server to 127.0.0.1 (set before Ray is imported)."""
+    """An embedded Ray binds every server to 127.0.0.1, not the machine's network address."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        # Ray read the variable when it was imported (before tunefleet could set it); its
+        # services look the flag up at call time, so setting it here still takes effect.
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def connect(experiment: Experiment) -> ClusterInfo:

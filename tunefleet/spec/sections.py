@@ -105,6 +105,9 @@ class TrainSpec(StrictModel):
     reduce_lr_on_plateau: Optional[ReduceLROnPlateauSpec] = None
     lr_schedule: Optional[LRScheduleSpec] = None
     shuffle: bool = True
+    # Training steps per call into the compiled graph: fewer Python round trips, the same
+    # math. 8 halves epoch time for small models on CPU; callbacks here are epoch-level.
+    steps_per_execution: int = Field(8, ge=1)
 
     @model_validator(mode="after")
     def _one_lr_controller(self) -> "TrainSpec":

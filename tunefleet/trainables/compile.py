@@ -52,7 +52,8 @@ def make_metrics(names: list[str] | None, task: str) -> list[Any]:
 def compile_model(model: Any, train: TrainSpec, task: str) -> None:
     """Compile with keyword arguments only (Keras 3 takes positional ones differently)."""
     model.compile(optimizer=make_optimizer(train), loss=make_loss(task),
-                  metrics=make_metrics(train.metrics, task))
+                  metrics=make_metrics(train.metrics, task),
+                  steps_per_execution=int(train.steps_per_execution))
 
 
 def _schedule(train: TrainSpec):

@@ -4,6 +4,7 @@ train epoch by epoch, report every metric, checkpoint, and resume from a checkpo
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -97,6 +98,8 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     from ray import tune
 
     configure_trial_devices(experiment.resources.cpu, experiment.resources.gpu)
+    # Ray logs every checkpoint it stores; with one per epoch that drowns the progress table.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     import keras
 
     keras.backend.clear_session()  # a reused trial process starts each trial clean
