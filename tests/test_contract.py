@@ -69,7 +69,8 @@ def test_study_contract(ray_local, tmp_path, searcher, scheduler):
     assert summary["best"]["checkpoint"] and (study / "data" / "test.npz").exists()
     if scheduler != "hyperband":  # only synchronous HyperBand pauses; nothing else restores
         for trial_id in result.trials["trial_id"]:
-            history = pd.read_json(study / f"trial_{trial_id}" / "result.json", lines=True)
+            lines = (study / f"trial_{trial_id}" / "result.json").read_text().splitlines()
+            history = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
             assert (history["iterations_since_restore"] == history["training_iteration"]).all()
     if searcher == "grid":
         seen = {(r["config/learning_rate"], r["config/dropout"]) for _, r in result.trials.iterrows()}

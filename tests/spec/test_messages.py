@@ -70,6 +70,8 @@ CASES = [
     (["scheduler={name: asha, max_t: 9}"], r"^scheduler\.max_t: 9 is more than the most epochs"),
     (["cluster={address: auto, num_cpus: 4}"], r"^cluster: num_cpus/num_gpus size an embedded local Ray only"),
     (["name=my study"], r"^name: name becomes a directory name"),
+    (["scheduler={name: hyperband}", "search.max_concurrent=2"],
+     r"^search\.max_concurrent: synchronous HyperBand must create every trial of a bracket"),
 ]
 
 

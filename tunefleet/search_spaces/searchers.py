@@ -31,7 +31,7 @@ def _hyperopt(experiment: Experiment, max_concurrent: int) -> Any:
         gamma=search.gamma,
     )
     # TPE only learns from finished trials: suggest no more than can run at once.
-    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher
 
 
 SEARCHERS: dict[str, Callable[[Experiment, int], Any]] = {
@@ -43,7 +43,14 @@ SEARCHERS: dict[str, Callable[[Experiment, int], Any]] = {
 
 def make_searcher(experiment: Experiment, max_concurrent: int) -> Any:
     """The Ray search algorithm for ``search.algorithm``, running at most ``max_concurrent``
-    trials at once."""
+    trials at once.
+
+    Under synchronous HyperBand there is no limit here: it must see every trial of a bracket
+    up front, or brackets never fill and nothing is cut; the cluster's resources still limit
+    how many trials run at once.
+    """
+    if experiment.scheduler.name == "hyperband":
+        return SEARCHERS[experiment.search.algorithm](experiment, 0)
     return SEARCHERS[experiment.search.algorithm](experiment, max_concurrent)
 
 

@@ -90,6 +90,13 @@ class Experiment(StrictModel):
                         "distribution; list the values with type: grid, or use "
                         "search.algorithm: random or hyperopt"
                     )
+        if self.scheduler.name == "hyperband" and self.search.max_concurrent is not None:
+            raise ValueError(
+                "search.max_concurrent: synchronous HyperBand must create every trial of a "
+                "bracket up front, and a limit here would leave its brackets unfilled so that "
+                "nothing is cut; remove it (resources still limit how many trials run at once) "
+                "or use scheduler asha"
+            )
         budget = self.epoch_budget
         grace = getattr(self.scheduler, "grace_period", None)
         if grace is not None and grace > budget:
