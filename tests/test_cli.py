@@ -32,6 +32,18 @@ def test_run_example_spec_with_overrides(tmp_path):
     assert summary["trials"]["total"] == 3 and summary["search"] == "hyperopt"
     assert summary["best"]["metrics"]["val_accuracy"] > 0.3
     assert "num_samples: 3" in (study / "spec.yaml").read_text()
+    # The run ends with its report: test metrics of the best model and the HTML.
+    test = json.loads((study / "report" / "test_metrics.json").read_text())
+    assert test["trial_id"] == summary["best"]["trial_id"] and 0 < test["metrics"]["accuracy"] <= 1
+    assert "best model on the test split: accuracy" in proc.stdout
+    assert (study / "report" / "report.html").exists()
+
+    # `tunefleet report` regenerates it from the directory alone, with identical tables.
+    before = (study / "report" / "trials.csv").read_bytes()
+    again = _tunefleet("report", str(study), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "test: accuracy" in again.stdout
+    assert (study / "report" / "trials.csv").read_bytes() == before
 
 
 def test_bad_spec_exits_2_with_one_clear_line(tmp_path):
@@ -76,3 +88,28 @@ output: {{dir: {tmp_path}}}
     assert "deliberate failure for units=8" in proc.stdout
     summary = json.loads((tmp_path / "all_fail" / "summary.json").read_text())
     assert summary["trials"]["errored"] == 2 and summary["best"] is None
+
+
+def test_report_of_a_directory_that_is_not_a_study(tmp_path):
+    proc = _tunefleet("report", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a tunefleet study directory (no spec.yaml)" in proc.stderr
+
+
+@pytest.mark.slow
+def test_compare_runs_each_variant_and_writes_the_comparison(tmp_path):
+    proc = _tunefleet("compare", str(ROOT / "examples" / "compare_grid_random.yaml"),
+                      "--set", "search_space.learning_rate=0.01", "--set", "search_space.filters=8",
+                      "--set", "search_space.dropout=0.0", "--set", "search_space.epochs=2",
+                      "--set", "search.num_samples=2", "--set", f"output.dir={tmp_path}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "compare_grid_random"
+    table = __import__("pandas").read_csv(out / "comparison.csv")
+    assert list(table["search"]) == ["grid", "random"]
+    assert list(table["trials"]) == [4, 2]  # grid: batch_size {32, 64} × num_samples 2
+    assert table["test accuracy"].between(0, 1).all()
+    assert table["most important"].notna().any()
+    text = (out / "report.md").read_text()
+    assert "Best on average:" in text and "fastest:" in text
+    for variant in ("grid", "random"):
+        assert (tmp_path / f"compare_grid_random-{variant}-seed0" / "report" / "report.html").exists()

@@ -143,6 +143,18 @@ def test_tabular_tasks(ray_local, tmp_path, dataset, metric, mode):
     assert (result.trials["status"] == "completed").all()
     assert metric in result.best_metrics and result.best_metrics[metric] > 0
 
+    # The report scores the best model on the held-out split with the task's metrics.
+    from tunefleet.reports import build_study_report
+
+    test = build_study_report(result.path).test
+    if dataset == "diabetes":
+        assert set(test.metrics) == {"mae", "mse", "rmse", "r2"}
+        assert test.metrics["rmse"] == pytest.approx(test.metrics["mse"] ** 0.5)
+        assert test.confusion is None
+    else:
+        assert 0.5 < test.metrics["roc_auc"] <= 1.0 and test.labels == ["malignant", "benign"]
+        assert sum(map(sum, test.confusion)) == test.n_test
+
 
 def test_gpu_trials_on_a_cluster_without_gpus_are_refused(ray_local, tmp_path):
     spec = tiny_spec(tmp_path, name="gpu", resources={"cpu": 1, "gpu": 0.5})

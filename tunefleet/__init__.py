@@ -1,8 +1,26 @@
 """tunefleet: hyperparameter tuning of Keras models on Ray Tune, from a laptop to a cluster."""
 
+from pathlib import Path
+from typing import Optional, Union
+
 from .runner import run
 from .spec import Experiment, SpecError
 from .summary import StudyResult
 
-__all__ = ["Experiment", "SpecError", "StudyResult", "run"]
+__all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare"]
+
+
+def report(study_dir: Union[str, Path], retrain: bool = False):
+    """Write the report of a finished study (``study_dir/report/``) and return it."""
+    from .reports import build_study_report
+
+    return build_study_report(study_dir, retrain=retrain)
+
+
+def compare(study_dirs: list[Union[str, Path]], out_dir: Union[str, Path],
+            target: Optional[float] = None):
+    """Compare finished studies side by side into ``out_dir``; returns the comparison."""
+    from .reports import build_comparison_report
+
+    return build_comparison_report(study_dirs, out_dir, target=target)
 __version__ = "0.1.0"

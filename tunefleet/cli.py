@@ -36,8 +36,9 @@ def _overrides(values: Optional[List[str]], address: Optional[str]) -> list[str]
 def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
         set_: Optional[List[str]] = SetOption,
         address: Optional[str] = typer.Option(None, help="Ray address: local, auto, host:port."),
-        overwrite: bool = typer.Option(False, help="Replace an existing study directory.")) -> None:
-    """Run the study described by SPEC and print the best configuration."""
+        overwrite: bool = typer.Option(False, help="Replace an existing study directory."),
+        report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end.")) -> None:
+    """Run the study described by SPEC, print the best configuration, write the report."""
     from .runner import run as run_study
 
     try:
@@ -45,10 +46,69 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
     except SpecError as exc:
         _fail(exc)
     _print_summary(result)
+    if report and result.summary.get("best"):
+        _report_or_warn(result.path)
     if result.finished == 0:
         err.print("[bold red]no trial finished[/]: see the reasons above and in "
                   f"{result.path / 'trials.csv'}")
         raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(dirs: List[Path] = typer.Argument(..., help="Study directories (output.dir/<name>)."),
+               out_dir: Optional[Path] = typer.Option(None, "--out", help="Where a comparison "
+                                                      "report goes (default ./comparison)."),
+               retrain: bool = typer.Option(False, help="Retrain the best configuration on "
+                                            "train+validation instead of restoring its checkpoint."),
+               target: Optional[float] = typer.Option(None, help="Objective value for 'time to "
+                                                      "target' in comparisons.")) -> None:
+    """Report one study (tables, test metrics, plots, importance), or compare several."""
+    from .reports import build_comparison_report, build_study_report
+
+    try:
+        for directory in dirs:
+            built = build_study_report(directory, retrain=retrain)
+            typer.echo(f"report: {built.files['html']}")
+            if built.test is not None:
+                typer.echo("test: " + ", ".join(f"{k} {v:.4f}" for k, v in built.test.metrics.items()))
+        if len(dirs) > 1:
+            where = out_dir or Path("comparison")
+            build_comparison_report(dirs, where, target=target)
+            typer.echo(f"comparison: {where / 'report.html'}")
+    except SpecError as exc:
+        _fail(exc)
+
+
+@app.command()
+def compare(spec: Path = typer.Argument(..., help="Comparison spec (YAML): base, variants, seeds."),
+            set_: Optional[List[str]] = SetOption,
+            overwrite: bool = typer.Option(False, help="Replace existing study directories.")) -> None:
+    """Run studies that differ in searcher, scheduler and seed, then compare them."""
+    from .study_set import run_comparison
+
+    try:
+        where, comparison = run_comparison(spec, set_, overwrite=overwrite)
+    except SpecError as exc:
+        _fail(exc)
+    table = comparison.table
+    typer.echo(table.to_string(index=False))
+    typer.echo(f"comparison: {where / 'report.html'}")
+
+
+def _report_or_warn(path: Path) -> None:
+    """The study's results stand even if its report fails: say so instead of crashing."""
+    from .reports import build_study_report
+
+    try:
+        built = build_study_report(path)
+    except Exception as exc:  # a report bug must not turn a finished study into a failure
+        err.print(f"[yellow]warning:[/] the report failed ({type(exc).__name__}: {exc}); "
+                  f"results are in {path}; retry with `tunefleet report {path}`")
+        return
+    if built.test is not None:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in list(built.test.metrics.items())[:4])
+        out.print(f"best model on the test split: {metrics}", highlight=False)
+    out.print(f"report: {built.files['html']}", highlight=False)
 
 
 @app.command()

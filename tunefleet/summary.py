@@ -11,10 +11,9 @@ from typing import Any, Optional
 import pandas as pd
 
 from .spec import TRIAL_SEED_KEY, Experiment
+from .trainables.status import FINISHED_STATUSES, STATUSES, trial_status
 
-__all__ = ["StudyResult", "summarize", "trial_status", "FINISHED_STATUSES"]
-
-FINISHED_STATUSES = ("completed", "early_stopped", "stopped_by_scheduler")
+__all__ = ["StudyResult", "summarize"]
 # Bookkeeping Ray adds to every result; everything else in a result is a training metric.
 _RAY_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done",
              "training_iteration", "trial_id", "date", "time_this_iter_s", "time_total_s", "pid",
@@ -36,22 +35,6 @@ class StudyResult:
     def finished(self) -> int:
         """Trials that trained to an end (completed, early-stopped or cut by the scheduler)."""
         return int(self.trials["status"].isin(FINISHED_STATUSES).sum()) if len(self.trials) else 0
-
-
-def trial_status(error: Optional[str], last: dict[str, Any]) -> tuple[str, str]:
-    """(status, reason) of a trial from its error and its last reported result."""
-    if error:
-        return "errored", error
-    reason = last.get("stop_reason", "")
-    if reason == "nan_loss":
-        return "failed", f"loss became NaN at epoch {last.get('epoch')}"
-    if reason == "early_stopping":
-        return "early_stopped", f"no improvement, stopped at epoch {last.get('epoch')}"
-    if reason == "completed":
-        return "completed", ""
-    if not last:
-        return "errored", "reported no result"
-    return "stopped_by_scheduler", f"stopped at epoch {last.get('epoch')}"
 
 
 def _error_text(result: Any) -> Optional[str]:
@@ -127,8 +110,7 @@ def summarize(result_grid: Any, experiment: Experiment, wall_time_s: float,
                       "trial_seed": _plain(row.get(f"config/{TRIAL_SEED_KEY}")),
                       "checkpoint": row["checkpoint"]}
 
-    counts = {s: int((trials["status"] == s).sum()) if len(trials) else 0 for s in
-              ("completed", "stopped_by_scheduler", "early_stopped", "failed", "errored")}
+    counts = {s: int((trials["status"] == s).sum()) if len(trials) else 0 for s in STATUSES}
     summary = {
         "name": experiment.name,
         "objective": {"metric": metric, "mode": mode},

@@ -40,5 +40,22 @@ def test_fixed_values_round_trip(tmp_path):
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_examples_validate(path):
     from tunefleet.runner import prepare
+    from tunefleet.study_set import load_comparison
 
-    prepare(Experiment.from_yaml(path))
+    if "variants" in load_yaml(path):  # a comparison: every experiment it implies
+        spec, experiments = load_comparison(path)
+        assert len(experiments) == len(spec.variants) * len(spec.seeds)
+    else:
+        experiments = [Experiment.from_yaml(path)]
+    for experiment in experiments:
+        prepare(experiment)
+
+
+def test_comparison_spec_errors_name_the_variant(tmp_path):
+    from tunefleet import SpecError
+    from tunefleet.study_set import load_comparison
+
+    path = tmp_path / "cmp.yaml"
+    path.write_text("name: c\nbase: {name: b}\nvariants:\n  - {name: bad, set: {search: {algorithm: tpe}}}\n")
+    with pytest.raises(SpecError, match=r"^variants\[bad\]: search\.algorithm: unknown value 'tpe'"):
+        load_comparison(path)

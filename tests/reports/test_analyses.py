@@ -1,0 +1,86 @@
+"""Importance, comparisons and report regeneration on synthetic studies (no Ray, no Keras)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunefleet.reports import build_comparison_report, build_study_report, load_study
+from tunefleet.reports.importance import hyperparameter_importance, study_importance
+from tunefleet.reports.synthetic import write_synthetic_study
+
+
+def test_importance_ranks_the_only_hyperparameter_that_matters_first(tmp_path):
+    study = load_study(write_synthetic_study(tmp_path, trials=80, epochs=12, seed=3))
+    result = study_importance(study)
+    assert result.names[0] == "learning_rate"
+    assert result.share[0] > 0.6 and result.surrogate_r2 > 0.5
+    assert result.caveat is None
+    # Measured at one common epoch reached by at least half of the trials.
+    assert 1 <= result.at_epoch <= 12 and result.n_trials >= 40
+
+
+def test_importance_says_when_trials_are_too_few(tmp_path):
+    study = load_study(write_synthetic_study(tmp_path, trials=6, epochs=4))
+    result = study_importance(study)
+    assert result.caveat and "only" in result.caveat and "scored trials" in result.caveat
+
+
+def test_importance_handles_categorical_log_scale_and_inactive_values():
+    rng = np.random.default_rng(0)
+    n = 60
+    layers = rng.integers(1, 4, n)
+    configs = pd.DataFrame({
+        "optimizer": rng.choice(["adam", "sgd", "rmsprop"], n),
+        "learning_rate": 10 ** rng.uniform(-4, -1, n),
+        "layers": layers,
+        # units_2 exists only when layers >= 2: inactive trials leave it missing.
+        "units_2": np.where(layers >= 2, rng.choice([32, 64], n), np.nan),
+    })
+    objective = pd.Series(np.where(configs["optimizer"] == "sgd", 0.6, 0.9) + rng.normal(0, 0.01, n))
+    result = hyperparameter_importance(configs, objective, log_scale={"learning_rate"})
+    assert result.names[0] == "optimizer" and result.share[0] > 0.7
+    assert set(result.names) == set(configs.columns)
+
+
+def test_regenerated_report_has_identical_tables(tmp_path):
+    path = write_synthetic_study(tmp_path, trials=30, epochs=8)
+    first = build_study_report(path, evaluate=False)
+    tables = {k: first.out_dir.joinpath(f"{k}.csv").read_bytes()
+              for k in ("trials", "history", "importance")}
+    second = build_study_report(path)  # evaluation finds no checkpoint: noted, tables unchanged
+    for k, content in tables.items():
+        assert second.out_dir.joinpath(f"{k}.csv").read_bytes() == content, k
+    assert second.test is None
+    assert "Not evaluated: " in (second.out_dir / "report.md").read_text()
+    assert "kept no checkpoint" in second.test_note
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2])
+def test_comparison_of_studies(tmp_path, n_seeds):
+    paths = []
+    for search in ("random", "hyperopt"):
+        for seed in range(n_seeds):
+            paths.append(write_synthetic_study(tmp_path, trials=20, epochs=10, seed=seed + 10 * (search == "hyperopt"),
+                                               name=f"{search}_{seed}", search=search))
+    comparison = build_comparison_report(paths, tmp_path / "cmp")
+    table = comparison.table
+    assert len(table) == 2 * n_seeds
+    assert set(table["search"]) == {"random", "hyperopt"}
+    assert {len(v) for v in comparison.groups.values()} == {n_seeds}
+    # The default target is the worst study's best, so every study reaches it.
+    assert comparison.target == pytest.approx(table["best val_accuracy"].min())
+    assert table["time to target (s)"].notna().all() and table["epochs to target"].notna().all()
+    assert (table["epochs to target"] <= table["epochs"]).all()
+    for name in ("comparison.csv", "anytime.png", "report.md", "report.html"):
+        assert (tmp_path / "cmp" / name).exists()
+
+
+def test_comparison_refuses_different_objectives(tmp_path):
+    a = write_synthetic_study(tmp_path, trials=5, epochs=3, name="a")
+    b = write_synthetic_study(tmp_path, trials=5, epochs=3, name="b")
+    spec = (b / "spec.yaml").read_text().replace("mode: max", "mode: min")
+    (b / "spec.yaml").write_text(spec)
+    with pytest.raises(ValueError, match="different objectives"):
+        build_comparison_report([a, b], tmp_path / "cmp")

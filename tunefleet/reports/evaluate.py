@@ -1,0 +1,139 @@
+"""The best trial's model on the held-out test split: restored from its best checkpoint (or,
+on request, retrained on train+validation), scored with scikit-learn, exported as .keras."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..data import DataInfo, load_dataset, load_test_split
+from ..spec import TRIAL_SEED_KEY, SpecError
+from ..trainables.builders import resolve_builder
+from ..trainables.checkpoint import load_state
+from ..trainables.compile import compile_model
+from ..trainables.settings import resolve_settings
+from .load import StudyData
+
+__all__ = ["TestReport", "evaluate_best", "classification_metrics", "regression_metrics",
+           "NoCheckpointError"]
+
+
+class NoCheckpointError(SpecError):
+    """The best trial kept no checkpoint to restore (the report says so and goes on)."""
+
+
+@dataclass
+class TestReport:
+    """Test-split scores of the best model, and where it came from."""
+
+    trial_id: str
+    task: str
+    source: str  # "checkpoint <path>" or "retrained on train+validation for N epochs"
+    n_test: int
+    metrics: dict[str, float]
+    per_class: Optional[dict[str, dict[str, float]]] = None
+    confusion: Optional[list[list[int]]] = None
+    labels: list[str] = field(default_factory=list)
+    model_path: Optional[str] = None
+
+    def to_json(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
+                           scores: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Accuracy, weighted and macro precision/recall/F1, per-class report, confusion matrix,
+    and ROC AUC when ``scores`` (positive-class probabilities, binary tasks) are given."""
+    from sklearn import metrics as skm
+
+    ids = list(range(len(labels)))
+    metrics = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    for avg in ("weighted", "macro"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, average=avg,
+                                                         zero_division=0)
+        metrics.update({f"precision_{avg}": float(p), f"recall_{avg}": float(r), f"f1_{avg}": float(f)})
+    if scores is not None:
+        metrics["roc_auc"] = float(skm.roc_auc_score(y_true, scores))
+    report = skm.classification_report(y_true, y_pred, labels=ids, target_names=labels,
+                                       output_dict=True, zero_division=0)
+    per_class = {name: {k: float(v) for k, v in report[name].items()} for name in labels}
+    confusion = skm.confusion_matrix(y_true, y_pred, labels=ids).tolist()
+    return {"metrics": metrics, "per_class": per_class, "confusion": confusion}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, MSE, RMSE and R²."""
+    from sklearn import metrics as skm
+
+    mse = float(skm.mean_squared_error(y_true, y_pred))
+    return {"mae": float(skm.mean_absolute_error(y_true, y_pred)), "mse": mse,
+            "rmse": float(np.sqrt(mse)), "r2": float(skm.r2_score(y_true, y_pred))}
+
+
+def _info(meta: dict[str, Any]) -> DataInfo:
+    return DataInfo(name=meta["name"], task=meta["task"], input_shape=tuple(meta["input_shape"]),
+                    num_classes=meta["num_classes"], class_names=meta.get("class_names", []))
+
+
+def predict(model: Any, x: np.ndarray, task: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(predicted labels or values, positive-class scores for binary tasks)."""
+    out = np.asarray(model.predict(x, batch_size=512, verbose=0))
+    if task == "multiclass":
+        return out.argmax(axis=1), None
+    if task == "binary":
+        return (out[:, 0] > 0.5).astype(int), out[:, 0]
+    return out[:, 0], None
+
+
+def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False) -> Optional[TestReport]:
+    """Score the best trial's model on the saved test split; None if no trial scored."""
+    import keras
+
+    best = study.best_trial()
+    if best is None:
+        return None
+    exp = study.experiment
+    trial_dir = study.path / f"trial_{best['trial_id']}"
+    if not retrain and not isinstance(best["checkpoint"], str):
+        raise NoCheckpointError(str(trial_dir), "the best trial kept no checkpoint to restore",
+                                fix="re-run with output.checkpoint_every: 1, or report with "
+                                "--retrain")
+    config = json.loads((trial_dir / "params.json").read_text())
+    settings = resolve_settings(exp, {k: v for k, v in config.items() if k != TRIAL_SEED_KEY})
+    x_test, y_test, meta = load_test_split(study.path / "data")
+    info = _info(meta)
+    keras.utils.set_random_seed(int(config.get(TRIAL_SEED_KEY) or 0))
+    model = resolve_builder(exp.model.builder)(info, **settings.model_params)
+    compile_model(model, settings.train, info.task)
+    if retrain:
+        data = load_dataset(exp.data.dataset, exp.data.validation_fraction,
+                            exp.data.test_fraction, exp.data.seed).training
+        epochs = int(best["best_epoch"] or settings.epochs)
+        model.fit(np.concatenate([data.x_train, data.x_val]),
+                  np.concatenate([data.y_train, data.y_val]), epochs=epochs,
+                  batch_size=settings.batch_size, verbose=0)
+        source = f"retrained on train+validation for {epochs} epochs (--retrain)"
+    else:
+        load_state(Path(best["checkpoint"]), model)
+        source = f"checkpoint {Path(best['checkpoint']).relative_to(study.path)}"
+
+    y_pred, scores = predict(model, x_test, info.task)
+    report = TestReport(trial_id=str(best["trial_id"]), task=info.task, source=source,
+                        n_test=int(len(y_test)), metrics={})
+    if info.task == "regression":
+        report.metrics = regression_metrics(y_test, y_pred)
+    else:
+        labels = info.class_names or [str(i) for i in range(info.num_classes)]
+        scored = classification_metrics(y_test.astype(int), y_pred, labels, scores)
+        report.metrics, report.per_class = scored["metrics"], scored["per_class"]
+        report.confusion, report.labels = scored["confusion"], labels
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "best_model.keras"
+    model.save(model_path)
+    report.model_path = str(model_path)
+    report.to_json(out_dir / "test_metrics.json")
+    return report

@@ -1,0 +1,167 @@
+"""Read a finished study from its directory alone (a study copied back from a cluster reads the
+same as a live one) into two tidy tables: one row per trial, one row per trial per epoch."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..spec import TRIAL_SEED_KEY, Experiment, SpecError, load_yaml
+from ..trainables.status import trial_status
+
+__all__ = ["StudyData", "load_study", "metric_direction", "BOOKKEEPING"]
+
+# Keys Ray adds to every result; all other numeric keys are training metrics.
+BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done",
+               "training_iteration", "trial_id", "date", "time_this_iter_s", "time_total_s", "pid",
+               "hostname", "node_ip", "time_since_restore", "iterations_since_restore",
+               "stop_reason", "epoch_time_s", "config", "epoch"}
+_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
+
+
+def metric_direction(name: str) -> str:
+    """``min`` for losses and errors, ``max`` for scores such as accuracy or AUC."""
+    return "min" if name.removeprefix("val_").startswith(_LOWER_IS_BETTER) else "max"
+
+
+@dataclass
+class StudyData:
+    """A study as read from disk: its spec, summary, trials table and per-epoch history."""
+
+    path: Path
+    experiment: Experiment
+    summary: dict[str, Any]
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    hyperparameters: list[str]
+    metrics: list[str]
+
+    @property
+    def objective(self) -> str:
+        return self.experiment.objective.metric
+
+    @property
+    def mode(self) -> str:
+        return self.experiment.objective.mode
+
+    def best_trial(self) -> Optional[pd.Series]:
+        """The row of the trial with the best objective at any epoch (None if none scored)."""
+        col = f"best_{self.objective}"
+        scored = self.trials.dropna(subset=[col])
+        if scored.empty:
+            return None
+        values = scored[col].astype(float)
+        return scored.loc[values.idxmax() if self.mode == "max" else values.idxmin()]
+
+
+def _error_text(trial_dir: Path) -> Optional[str]:
+    path = trial_dir / "error.txt"
+    if not path.exists():
+        return None
+    lines = [l for l in path.read_text().splitlines() if l.strip() and not l.startswith(" ")]
+    return (lines[-1] if lines else "error")[:500]
+
+
+def _best_checkpoint(trial_dir: Path, rows: pd.DataFrame, objective: str, mode: str) -> Optional[str]:
+    """The kept checkpoint whose epoch scored best on the objective."""
+    if "checkpoint_dir_name" not in rows or objective not in rows:
+        return None
+    named = rows[rows["checkpoint_dir_name"].notna()]
+    if named.empty:
+        return None
+    on_disk = {p.name for p in trial_dir.iterdir() if p.name.startswith("checkpoint_")}
+    kept = named[named["checkpoint_dir_name"].isin(on_disk)]
+    kept = kept[np.isfinite(kept[objective].astype(float))]
+    if kept.empty:
+        return None
+    pick = kept[objective].astype(float)
+    row = kept.loc[pick.idxmax() if mode == "max" else pick.idxmin()]
+    return str(trial_dir / row["checkpoint_dir_name"])
+
+
+def load_study(path: str | Path) -> StudyData:
+    """Load ``path`` (``output.dir/<name>``); raise SpecError if it is not a study directory."""
+    path = Path(path).expanduser().resolve()
+    if not (path / "spec.yaml").is_file():
+        raise SpecError(str(path), "not a tunefleet study directory (no spec.yaml)",
+                        fix="pass the directory `tunefleet run` wrote: output.dir/<name>")
+    experiment = Experiment.from_dict(load_yaml(path / "spec.yaml"))
+    summary_path = path / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    objective, mode = experiment.objective.metric, experiment.objective.mode
+    searched = [k for k, e in experiment.search_space.items() if e.type != "fixed"]
+
+    records, rows_meta = [], []
+    for trial_dir in sorted(path.glob("trial_*")):
+        trial_id = trial_dir.name.removeprefix("trial_")
+        params = trial_dir / "params.json"
+        config = json.loads(params.read_text()) if params.exists() else {}
+        results = trial_dir / "result.json"
+        last: dict[str, Any] = {}
+        if results.exists():
+            for line in results.read_text().splitlines():
+                if line.strip():
+                    last = json.loads(line)
+                    last["trial_id"] = trial_id
+                    records.append(last)
+        status, reason = trial_status(_error_text(trial_dir), last)
+        row: dict[str, Any] = {"trial_id": trial_id}
+        row.update({k: config.get(k) for k in searched})
+        row.update({"status": status, "reason": reason, "epochs": 0,
+                    "time_s": float(last.get("time_total_s", 0.0)),
+                    "cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu,
+                    TRIAL_SEED_KEY: config.get(TRIAL_SEED_KEY)})
+        rows_meta.append((row, trial_dir))
+
+    history = pd.DataFrame.from_records(records) if records else pd.DataFrame(
+        columns=["trial_id", "epoch", "timestamp", "time_total_s"])
+    # A retried trial repeats the epochs after its checkpoint: keep the latest of each.
+    history = history.drop_duplicates(["trial_id", "epoch"], keep="last").sort_values(
+        ["trial_id", "epoch"], kind="stable").reset_index(drop=True)
+    metrics = [c for c in history.columns if c not in BOOKKEEPING and c != "trial_id"
+               and pd.api.types.is_numeric_dtype(history[c])]
+    values = history[metrics].astype(float).replace([math.inf, -math.inf], np.nan)
+    groups = values.groupby(history["trial_id"], sort=False)
+    aggregated = {}
+    for m in metrics:
+        direction = mode if m == objective else metric_direction(m)
+        aggregated[f"best_{m}"] = groups[m].max() if direction == "max" else groups[m].min()
+        aggregated[f"last_{m}"] = groups[m].last()
+    epochs = history.groupby("trial_id", sort=False)["epoch"].max()
+    best_epoch = {}
+    if objective in history:
+        scored = values[objective].dropna()
+        if not scored.empty:
+            by_trial = scored.groupby(history.loc[scored.index, "trial_id"], sort=False)
+            idx = by_trial.idxmax() if mode == "max" else by_trial.idxmin()
+            best_epoch = history.loc[idx.to_numpy(), "epoch"].set_axis(idx.index).to_dict()
+    by_trial_rows = dict(tuple(history.groupby("trial_id", sort=False))) if (
+        "checkpoint_dir_name" in history) else {}
+    table = []
+    for row, trial_dir in rows_meta:
+        trial_id = row["trial_id"]
+        row["epochs"] = int(epochs.get(trial_id, 0))
+        row["checkpoint"] = _best_checkpoint(trial_dir, by_trial_rows[trial_id], objective, mode) if (
+            trial_id in by_trial_rows) else None
+        for key, series in aggregated.items():
+            value = series.get(trial_id, np.nan)
+            row[key] = None if pd.isna(value) else float(value)
+        best = best_epoch.get(trial_id)
+        row["best_epoch"] = int(best) if best is not None else None
+        table.append(row)
+    trials_df = pd.DataFrame(table)
+
+    if not history.empty:
+        start = (history["timestamp"] - history["time_total_s"]).min()
+        history["elapsed_s"] = history["timestamp"] - start
+        keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics]
+        if "checkpoint_dir_name" in history:
+            keep.append("checkpoint_dir_name")
+        history = history[keep].reset_index(drop=True)
+    return StudyData(path, experiment, summary, trials_df, history, searched, metrics)

@@ -1,0 +1,115 @@
+"""Markdown and self-contained HTML (images embedded) from a built report."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import markdown as md_lib
+import pandas as pd
+
+__all__ = ["write_study_documents", "write_comparison_documents", "to_html_page"]
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;
+padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%;display:block;
+margin:1em 0}.caveat{color:#a15c00}"""
+# Lets a browser test (or a person) see that every embedded image decoded: "decoded/total",
+# polled until all are in or 4 s have passed.
+_IMAGE_CHECK = """<script>(function(){var t0=Date.now();function check(){var i=[].slice.call(
+document.images),ok=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;
+if(ok<i.length&&Date.now()-t0<4000){setTimeout(check,100);return}
+document.body.setAttribute('data-images-loaded',ok+'/'+i.length)}
+window.addEventListener('load',check)})();</script>"""
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.map(_fmt).to_markdown(index=False)
+
+
+def to_html_page(title: str, markdown_text: str, base: Path) -> str:
+    """Convert the Markdown to HTML and embed every referenced PNG as a data URI."""
+    body = md_lib.markdown(markdown_text, extensions=["tables"])
+    for png in sorted(base.glob("*.png")):
+        data = base64.b64encode(png.read_bytes()).decode()
+        body = body.replace(f'src="{png.name}"', f'src="data:image/png;base64,{data}"')
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{_CSS}</style></head><body>{body}{_IMAGE_CHECK}</body></html>")
+
+
+def _study_markdown(report: Any) -> str:
+    study, summary = report.study, report.study.summary
+    exp = study.experiment
+    counts = study.trials["status"].value_counts().to_dict()
+    lines = [f"# {exp.name}", "",
+             f"Search **{exp.search.algorithm}**, scheduler **{exp.scheduler.name}**, objective "
+             f"**{study.objective}** ({study.mode}). {len(study.trials)} trials: "
+             + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+             + (f"; wall time {summary['wall_time_s']:.1f} s" if "wall_time_s" in summary else "")
+             + f"; {int(study.trials['epochs'].sum())} epochs trained.", ""]
+    best = study.best_trial()
+    if best is not None:
+        lines += ["## Best configuration", "",
+                  f"Trial `{best['trial_id']}`, best {study.objective} "
+                  f"**{best[f'best_{study.objective}']:.4f}** at epoch {int(best['best_epoch'])}.", "",
+                  _table(pd.DataFrame({"hyperparameter": study.hyperparameters,
+                                       "value": [best[h] for h in study.hyperparameters]})), ""]
+    if report.test is not None:
+        t = report.test
+        lines += ["## Best model on the held-out test split", "",
+                  f"{t.n_test} test examples, never seen while tuning. Model from {t.source}; "
+                  "exported as `best_model.keras`.", "",
+                  _table(pd.DataFrame({"metric": list(t.metrics), "value": list(t.metrics.values())})), ""]
+        if t.per_class:
+            per_class = pd.DataFrame(t.per_class).T.reset_index().rename(columns={"index": "class"})
+            lines += ["### Per class", "", _table(per_class), "", "![confusion matrix](confusion.png)", ""]
+    if report.test_note:
+        lines += ["## Best model on the held-out test split", "", f"Not evaluated: {report.test_note}.", ""]
+    lines += ["## How the trials learned", "", "![curves](curves.png)", "",
+              "Best objective so far, against wall time and against epochs trained in total:", "",
+              "![anytime](anytime.png)", "",
+              "## Which hyperparameters mattered", "",
+              "Permutation importance of a random-forest surrogate fitted on configuration → best "
+              "objective up to one common epoch"
+              + (f" (epoch {report.importance.at_epoch}, reached by the {report.importance.n_trials} "
+                 "trials used)" if report.importance.at_epoch else "")
+              + ", so that trials the scheduler stopped early are compared at the same budget "
+              "(method: `tunefleet/reports/importance.py`)."
+              + (f" Out-of-bag R² of the surrogate: {report.importance.surrogate_r2:.2f}."
+                 if report.importance.surrogate_r2 is not None else ""), ""]
+    if report.importance.caveat:
+        lines += [f'<p class="caveat">Caution: {report.importance.caveat}.</p>', ""]
+    if report.importance.names:
+        lines += [_table(report.importance.as_frame()), "", "![importance](importance.png)", ""]
+    lines += ["Objective against each hyperparameter:", "", "![effects](effects.png)", "",
+              "![parallel coordinates](parallel.png)", "", "## Trials", "",
+              "The 20 best (all of them in `trials.csv`, every epoch in `history.csv`):", ""]
+    cols = ["trial_id", *study.hyperparameters, "status", "epochs", f"best_{study.objective}", "time_s"]
+    top = study.trials.sort_values(f"best_{study.objective}", ascending=study.mode == "min").head(20)
+    lines += [_table(top[cols]), ""]
+    return "\n".join(lines)
+
+
+def write_study_documents(report: Any) -> dict[str, Path]:
+    """report.md (images beside it) and report.html (self-contained)."""
+    text = _study_markdown(report)
+    md_path, html_path = report.out_dir / "report.md", report.out_dir / "report.html"
+    md_path.write_text(text)
+    html_path.write_text(to_html_page(report.study.experiment.name, text, report.out_dir))
+    return {"markdown": md_path, "html": html_path}
+
+
+def write_comparison_documents(title: str, text: str, out_dir: Path) -> dict[str, Path]:
+    """The comparison's Markdown and HTML."""
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(text)
+    html_path.write_text(to_html_page(title, text, out_dir))
+    return {"markdown": md_path, "html": html_path}

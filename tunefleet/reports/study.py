@@ -1,0 +1,73 @@
+"""One study's report: tables, test metrics of the best model, importance, figures, rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .evaluate import NoCheckpointError, TestReport, evaluate_best
+from .figures import collect_anytime, collect_curves, collect_effects, collect_parallel
+from .importance import Importance, study_importance
+from .load import StudyData, load_study
+from .plots import (plot_anytime, plot_confusion, plot_curves, plot_effects, plot_importance,
+                    plot_parallel)
+
+__all__ = ["StudyReport", "build_study_report", "write_tables"]
+
+
+@dataclass
+class StudyReport:
+    """Everything a study report shows, with the files it wrote."""
+
+    study: StudyData
+    out_dir: Path
+    test: Optional[TestReport]
+    importance: Importance
+    test_note: str = ""
+    figures: dict[str, Path] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def write_tables(study: StudyData, out_dir: Path) -> dict[str, Path]:
+    """``trials.csv`` and ``history.csv``: the same bytes each time for the same study."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials, history = out_dir / "trials.csv", out_dir / "history.csv"
+    table = study.trials.drop(columns=["checkpoint"]).copy()
+    table.insert(len(table.columns), "checkpoint", study.trials["checkpoint"].map(
+        lambda p: str(Path(p).relative_to(study.path)) if isinstance(p, str) else ""))
+    table.to_csv(trials, index=False)
+    study.history.to_csv(history, index=False)
+    return {"trials": trials, "history": history}
+
+
+def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
+                       retrain: bool = False, evaluate: bool = True) -> StudyReport:
+    """Read the study at ``path`` and write its report (default: ``path/report``)."""
+    from .render import write_study_documents
+
+    study = load_study(path)
+    out = Path(out_dir) if out_dir else study.path / "report"
+    files = write_tables(study, out)
+    test, note = None, ""
+    if evaluate:
+        try:
+            test = evaluate_best(study, out, retrain=retrain)
+        except NoCheckpointError as exc:  # the tables and analyses still stand
+            note = str(exc)
+        if test is None and not note:
+            note = "no trial reported a finite objective, so there is no best model to test"
+    importance = study_importance(study)
+    importance.as_frame().to_csv(out / "importance.csv", index=False)
+    figures = {
+        "curves": plot_curves(collect_curves(study), out / "curves.png"),
+        "anytime": plot_anytime([collect_anytime(study)], out / "anytime.png"),
+        "effects": plot_effects(collect_effects(study), out / "effects.png"),
+        "parallel": plot_parallel(collect_parallel(study), out / "parallel.png"),
+        "importance": plot_importance(importance, out / "importance.png"),
+    }
+    if test is not None and test.confusion is not None:
+        figures["confusion"] = plot_confusion(test.confusion, test.labels, out / "confusion.png")
+    report = StudyReport(study, out, test, importance, note, figures, files)
+    report.files.update(write_study_documents(report))
+    return report
