@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -156,6 +157,7 @@ def main() -> None:
     # A `module:function` builder in the current directory imports as it would under python -m.
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     app()
 
 
