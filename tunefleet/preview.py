@@ -62,7 +62,7 @@ def collect_plan(experiment: Experiment) -> Plan:
         space={k: describe_entry(v) for k, v in experiment.search_space.items()},
         scheduler=experiment.scheduler.name, max_epochs=experiment.max_epochs,
         epoch_budget=experiment.epoch_budget, cut_epochs=cut_epochs(experiment),
-        max_total_epochs=trials * experiment.max_epochs, cpu=experiment.resources.cpu,
+        max_total_epochs=trials * min(experiment.max_epochs, experiment.epoch_budget), cpu=experiment.resources.cpu,
         gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",

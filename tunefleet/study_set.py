@@ -32,6 +32,14 @@ class ComparisonSpec(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     target: Optional[float] = None
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"seeds need at least one entry and no repeats, got {value}; "
+                             "each seed names its own study")
+        return value
+
     @field_validator("variants")
     @classmethod
     def _distinct(cls, value: list[Variant]) -> list[Variant]:
@@ -48,6 +56,12 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     for key, value in changes.items():
         if key == "search_space" and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **copy.deepcopy(value)}
+        elif key == "search" and isinstance(merged.get(key), dict) and isinstance(value, dict):
+            # A new algorithm keeps the base's budget and limits (not grid, where num_samples
+            # means repeats of the grid) but not another algorithm's own options.
+            carried = {k: v for k, v in merged[key].items() if k in ("seed", "max_concurrent") or (
+                k == "num_samples" and value.get("algorithm") != "grid")}
+            merged[key] = {**carried, **copy.deepcopy(value)}
         elif isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in (
                 "search", "scheduler"):
             merged[key] = _merge(merged[key], value)

@@ -11,14 +11,9 @@ from typing import Any, Optional
 import pandas as pd
 
 from .spec import TRIAL_SEED_KEY, Experiment
-from .trainables.status import FINISHED_STATUSES, STATUSES, trial_status
+from .trainables.status import FINISHED_STATUSES, RAY_KEYS, STATUSES, trial_status
 
 __all__ = ["StudyResult", "summarize"]
-# Bookkeeping Ray adds to every result; everything else in a result is a training metric.
-_RAY_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done",
-             "training_iteration", "trial_id", "date", "time_this_iter_s", "time_total_s", "pid",
-             "hostname", "node_ip", "time_since_restore", "iterations_since_restore",
-             "stop_reason", "epoch_time_s"}
 
 
 @dataclass
@@ -104,7 +99,7 @@ def summarize(result_grid: Any, experiment: Experiment, wall_time_s: float,
                        if k.startswith("config/") and k != f"config/{TRIAL_SEED_KEY}"}
         best_series = histories[row["trial_id"]]
         best_metrics = {k: _plain(v) for k, v in best_series.items()
-                        if k not in _RAY_KEYS and not k.startswith("config/")}
+                        if k not in RAY_KEYS and not k.startswith("config/")}
         best_block = {"trial_id": row["trial_id"], "config": best_config,
                       "epoch": int(row["best_epoch"]), "metrics": best_metrics,
                       "trial_seed": _plain(row.get(f"config/{TRIAL_SEED_KEY}")),

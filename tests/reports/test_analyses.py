@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tunefleet import SpecError
 from tunefleet.reports import build_comparison_report, build_study_report, load_study
 from tunefleet.reports.importance import hyperparameter_importance, study_importance
 from tunefleet.reports.synthetic import write_synthetic_study
@@ -80,7 +81,17 @@ def test_comparison_of_studies(tmp_path, n_seeds):
 def test_comparison_refuses_different_objectives(tmp_path):
     a = write_synthetic_study(tmp_path, trials=5, epochs=3, name="a")
     b = write_synthetic_study(tmp_path, trials=5, epochs=3, name="b")
-    spec = (b / "spec.yaml").read_text().replace("mode: max", "mode: min")
-    (b / "spec.yaml").write_text(spec)
-    with pytest.raises(ValueError, match="different objectives"):
+    spec = (b / "spec.yaml").read_text().replace("metric: val_accuracy", "metric: val_loss")
+    (b / "spec.yaml").write_text(spec.replace("mode: max", "mode: min"))
+    with pytest.raises(SpecError, match=r"^b: these studies optimise a different objective than a"):
         build_comparison_report([a, b], tmp_path / "cmp")
+
+
+def test_report_of_a_study_whose_trials_all_failed_before_reporting(tmp_path):
+    path = write_synthetic_study(tmp_path, trials=3, epochs=2)
+    for results in path.glob("trial_*/result.json"):
+        results.write_text("")
+    report = build_study_report(path)
+    assert list(report.study.trials["status"]) == ["errored"] * 3
+    assert report.test is None and "no trial reported" in report.test_note
+    assert (report.out_dir / "report.html").exists()

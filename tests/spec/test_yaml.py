@@ -59,3 +59,18 @@ def test_comparison_spec_errors_name_the_variant(tmp_path):
     path.write_text("name: c\nbase: {name: b}\nvariants:\n  - {name: bad, set: {search: {algorithm: tpe}}}\n")
     with pytest.raises(SpecError, match=r"^variants\[bad\]: search\.algorithm: unknown value 'tpe'"):
         load_comparison(path)
+
+
+@pytest.mark.parametrize("space", [
+    {"conv_blocks": 4, "pooling": "none"},                       # nothing pools: any depth fits
+    {"conv_blocks": {"type": "randint", "low": 1, "high": 4}},    # high is excluded: at most 3
+])
+def test_cnn_depths_that_fit_are_accepted(space):
+    from tunefleet.runner import prepare
+
+    prepare(Experiment.from_dict({"name": "x", "search_space": space}))
+
+
+def test_objective_mode_defaults_to_the_metric_direction():
+    assert Experiment.from_dict({"name": "x", "objective": {"metric": "val_accuracy"}}).objective.mode == "max"
+    assert Experiment.from_dict({"name": "x", "objective": {"metric": "val_mae"}}).objective.mode == "min"

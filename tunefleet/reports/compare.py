@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .figures import Anytime, collect_anytime
+from ..spec import SpecError
 from .load import StudyData, load_study
 from .plots import plot_anytime
 from .render import _table, write_comparison_documents
@@ -61,8 +62,9 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
     objective, mode = studies[0].objective, studies[0].mode
     mismatched = [s.path.name for s in studies if (s.objective, s.mode) != (objective, mode)]
     if mismatched:
-        raise ValueError(f"studies optimise different objectives ({', '.join(mismatched)} differ "
-                         f"from {objective} {mode}); compare studies with the same objective")
+        raise SpecError(", ".join(mismatched), f"these studies optimise a different objective "
+                        f"than {studies[0].path.name} ({objective}, {mode})",
+                        fix="compare studies with the same objective metric and mode")
     runs = [collect_anytime(s) for s in studies]
     bests = [r.best[-1] for r in runs if len(r.best) and np.isfinite(r.best[-1])]
     if target is None and bests:

@@ -14,7 +14,8 @@ from ..data import DataInfo, load_dataset, load_test_split
 from ..spec import TRIAL_SEED_KEY, SpecError
 from ..trainables.builders import resolve_builder
 from ..trainables.checkpoint import load_state
-from ..trainables.compile import compile_model
+from ..trainables.compile import compile_model, make_callbacks
+from ..trainables.keras_trainable import derive_seed
 from ..trainables.settings import resolve_settings
 from .load import StudyData
 
@@ -106,16 +107,19 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False) -> Opt
     settings = resolve_settings(exp, {k: v for k, v in config.items() if k != TRIAL_SEED_KEY})
     x_test, y_test, meta = load_test_split(study.path / "data")
     info = _info(meta)
-    keras.utils.set_random_seed(int(config.get(TRIAL_SEED_KEY) or 0))
+    keras.utils.set_random_seed(derive_seed(exp.search.seed, config))
     model = resolve_builder(exp.model.builder)(info, **settings.model_params)
     compile_model(model, settings.train, info.task)
     if retrain:
         data = load_dataset(exp.data.dataset, exp.data.validation_fraction,
                             exp.data.test_fraction, exp.data.seed).training
         epochs = int(best["best_epoch"] or settings.epochs)
+        # Only the schedule applies: with validation data merged in, nothing can be monitored.
+        schedule = make_callbacks(settings.train.model_copy(
+            update={"early_stopping": None, "reduce_lr_on_plateau": None}))
         model.fit(np.concatenate([data.x_train, data.x_val]),
                   np.concatenate([data.y_train, data.y_val]), epochs=epochs,
-                  batch_size=settings.batch_size, verbose=0)
+                  batch_size=settings.batch_size, callbacks=schedule, verbose=0)
         source = f"retrained on train+validation for {epochs} epochs (--retrain)"
     else:
         load_state(Path(best["checkpoint"]), model)

@@ -2,7 +2,7 @@
 
 Method: fit a random forest on (configuration → best objective of the trial), then measure
 how much the forest's fit (R²) drops when one hyperparameter's column is shuffled (scikit-learn's
-``permutation_importance``, 30 repeats). Shares are normalised to sum to 1. Encoding:
+``permutation_importance``, 10 repeats). Shares are normalised to sum to 1. Encoding:
 log-scale hyperparameters (``loguniform``) enter as log10, categorical ones as category codes
 (a forest splits on codes without assuming order matters), and a hyperparameter that is inactive
 in a trial (absent under some values of another) stays missing, which scikit-learn's forests
@@ -12,8 +12,8 @@ that is low, or trials are few, the ranking means little, and the result says so
 Equal budgets: under ASHA, HyperBand or median stopping, trials train for different numbers of
 epochs, and a trial's best value reflects how long it was allowed to train as much as its
 configuration. The objective is therefore taken as each trial's best value up to one common
-epoch: the largest epoch that at least half of the scored trials (and at least 10, when there
-are that many) reached. Trials that stopped before it are left out.
+epoch: the largest epoch reached by at least half of the scored trials and by at least 10 of
+them (by all, when fewer than 10 scored). Trials that stopped before it are left out.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def hyperparameter_importance(configs: pd.DataFrame, objective: pd.Series,
 
 
 def common_epoch(epochs: pd.Series) -> int:
-    """The largest epoch reached by at least half of the trials (and by 10, if there are 10)."""
+    """The largest epoch reached by at least half of the trials and by at least 10 of them
+    (by all of them, when there are fewer than 10)."""
     need = min(len(epochs), max(MIN_TRIALS, math.ceil(len(epochs) / 2)))
     reached = np.sort(epochs.to_numpy())[::-1]
     return int(reached[need - 1]) if need else 0

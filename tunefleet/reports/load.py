@@ -13,21 +13,18 @@ import numpy as np
 import pandas as pd
 
 from ..spec import TRIAL_SEED_KEY, Experiment, SpecError, load_yaml
-from ..trainables.status import trial_status
+from ..spec.sections import metric_direction as _direction
+from ..trainables.status import RAY_KEYS, trial_status
 
 __all__ = ["StudyData", "load_study", "metric_direction", "BOOKKEEPING"]
 
-# Keys Ray adds to every result; all other numeric keys are training metrics.
-BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done",
-               "training_iteration", "trial_id", "date", "time_this_iter_s", "time_total_s", "pid",
-               "hostname", "node_ip", "time_since_restore", "iterations_since_restore",
-               "stop_reason", "epoch_time_s", "config", "epoch"}
-_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
+# Keys that are not training metrics (Ray's bookkeeping and the epoch counter).
+BOOKKEEPING = RAY_KEYS | {"epoch"}
 
 
 def metric_direction(name: str) -> str:
-    """``min`` for losses and errors, ``max`` for scores such as accuracy or AUC."""
-    return "min" if name.removeprefix("val_").startswith(_LOWER_IS_BETTER) else "max"
+    """``min`` for losses and errors, ``max`` for scores and metrics we do not know."""
+    return _direction(name) or "max"
 
 
 @dataclass
@@ -155,9 +152,15 @@ def load_study(path: str | Path) -> StudyData:
         best = best_epoch.get(trial_id)
         row["best_epoch"] = int(best) if best is not None else None
         table.append(row)
-    trials_df = pd.DataFrame(table)
+    # A study whose trials all failed before reporting still has every column a report reads.
+    columns = ["trial_id", *searched, "status", "reason", "epochs", "time_s", "cpu", "gpu",
+               TRIAL_SEED_KEY, "checkpoint", f"best_{objective}", "best_epoch"]
+    trials_df = pd.DataFrame(table).reindex(columns=list(dict.fromkeys(
+        [*columns, *(table[0] if table else [])])))
 
-    if not history.empty:
+    if history.empty:
+        history = pd.DataFrame(columns=["trial_id", "epoch", "elapsed_s", "time_total_s"])
+    else:
         start = (history["timestamp"] - history["time_total_s"]).min()
         history["elapsed_s"] = history["timestamp"] - start
         keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics]

@@ -47,6 +47,10 @@ def to_html_page(title: str, markdown_text: str, base: Path) -> str:
 
 def _study_markdown(report: Any) -> str:
     study, summary = report.study, report.study.summary
+
+    def image(name: str, alt: str) -> str:
+        return f"![{alt}]({name}.png)" if name in report.figures else ""
+
     exp = study.experiment
     counts = study.trials["status"].value_counts().to_dict()
     lines = [f"# {exp.name}", "",
@@ -70,12 +74,12 @@ def _study_markdown(report: Any) -> str:
                   _table(pd.DataFrame({"metric": list(t.metrics), "value": list(t.metrics.values())})), ""]
         if t.per_class:
             per_class = pd.DataFrame(t.per_class).T.reset_index().rename(columns={"index": "class"})
-            lines += ["### Per class", "", _table(per_class), "", "![confusion matrix](confusion.png)", ""]
+            lines += ["### Per class", "", _table(per_class), "", image("confusion", "confusion matrix"), ""]
     if report.test_note:
         lines += ["## Best model on the held-out test split", "", f"Not evaluated: {report.test_note}.", ""]
-    lines += ["## How the trials learned", "", "![curves](curves.png)", "",
+    lines += ["## How the trials learned", "", image("curves", "curves") or "No trial reported a result.", "",
               "Best objective so far, against wall time and against epochs trained in total:", "",
-              "![anytime](anytime.png)", "",
+              image("anytime", "anytime"), "",
               "## Which hyperparameters mattered", "",
               "Permutation importance of a random-forest surrogate fitted on configuration → best "
               "objective up to one common epoch"
@@ -88,9 +92,9 @@ def _study_markdown(report: Any) -> str:
     if report.importance.caveat:
         lines += [f'<p class="caveat">Caution: {report.importance.caveat}.</p>', ""]
     if report.importance.names:
-        lines += [_table(report.importance.as_frame()), "", "![importance](importance.png)", ""]
-    lines += ["Objective against each hyperparameter:", "", "![effects](effects.png)", "",
-              "![parallel coordinates](parallel.png)", "", "## Trials", "",
+        lines += [_table(report.importance.as_frame()), "", image("importance", "importance"), ""]
+    lines += ["Objective against each hyperparameter:", "", image("effects", "effects"), "",
+              image("parallel", "parallel coordinates"), "", "## Trials", "",
               "The 20 best (all of them in `trials.csv`, every epoch in `history.csv`):", ""]
     cols = ["trial_id", *study.hyperparameters, "status", "epochs", f"best_{study.objective}", "time_s"]
     top = study.trials.sort_values(f"best_{study.objective}", ascending=study.mode == "min").head(20)

@@ -59,13 +59,16 @@ def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
             note = "no trial reported a finite objective, so there is no best model to test"
     importance = study_importance(study)
     importance.as_frame().to_csv(out / "importance.csv", index=False)
-    figures = {
-        "curves": plot_curves(collect_curves(study), out / "curves.png"),
-        "anytime": plot_anytime([collect_anytime(study)], out / "anytime.png"),
-        "effects": plot_effects(collect_effects(study), out / "effects.png"),
-        "parallel": plot_parallel(collect_parallel(study), out / "parallel.png"),
-        "importance": plot_importance(importance, out / "importance.png"),
-    }
+    figures = {}
+    if not study.history.empty:  # with no result at all there is nothing to draw
+        figures = {
+            "curves": plot_curves(collect_curves(study), out / "curves.png"),
+            "anytime": plot_anytime([collect_anytime(study)], out / "anytime.png"),
+            "effects": plot_effects(collect_effects(study), out / "effects.png"),
+            "parallel": plot_parallel(collect_parallel(study), out / "parallel.png"),
+        }
+    if importance.names:
+        figures["importance"] = plot_importance(importance, out / "importance.png")
     if test is not None and test.confusion is not None:
         figures["confusion"] = plot_confusion(test.confusion, test.labels, out / "confusion.png")
     report = StudyReport(study, out, test, importance, note, figures, files)

@@ -13,9 +13,9 @@ from .errors import SpecError
 from .sections import (
     ClusterSpec, DataSpec, FifoSpec, HyperBandSpec, MedianSpec, AshaSpec, ModelSpec,
     ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
-    RandomSearchSpec, TRIAL_SEED_KEY,
+    RandomSearchSpec, TRIAL_SEED_KEY, TUNABLE_TRAIN_FIELDS,
 )
-from .space import DISTRIBUTIONS, Entry, Fixed, Grid, Choice
+from .space import CONTINUOUS, DISTRIBUTIONS, Choice, Entry, Fixed, Grid, entry_values
 
 __all__ = ["Experiment"]
 
@@ -73,6 +73,24 @@ class Experiment(StrictModel):
         return wrapped
 
     @model_validator(mode="after")
+    def _tuned_training_values(self) -> "Experiment":
+        """Every value a tuned training option can take must be valid for ``train``."""
+        for key, entry in self.search_space.items():
+            if key not in TUNABLE_TRAIN_FIELDS:
+                continue
+            if key in ("epochs", "batch_size") and entry.type in CONTINUOUS:
+                raise ValueError(f"search_space.{key}: {key} is a whole number, got a "
+                                 f"{entry.type} distribution; use choice, grid, randint or qrandint")
+            for value in entry_values(entry):
+                try:
+                    TrainSpec.model_validate({key: value})
+                except ValidationError as exc:
+                    problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                    raise ValueError(f"search_space.{key}: {value!r} is not a valid train.{key} "
+                                     f"({problem[0].lower()}{problem[1:]})") from None
+        return self
+
+    @model_validator(mode="after")
     def _cross_checks(self) -> "Experiment":
         grid_keys = [k for k, e in self.search_space.items() if e.type == "grid"]
         algorithm = self.search.algorithm
@@ -90,6 +108,11 @@ class Experiment(StrictModel):
                         "distribution; list the values with type: grid, or use "
                         "search.algorithm: random or hyperopt"
                     )
+        if self.scheduler.name == "hyperband" and self.output.checkpoint_every != 1:
+            raise ValueError(
+                f"output.checkpoint_every: HyperBand pauses trials at rung boundaries and resumes "
+                f"them from their last checkpoint, got checkpoint_every="
+                f"{self.output.checkpoint_every}; use 1 so that no epochs are lost or repeated")
         if self.scheduler.name == "hyperband" and self.search.max_concurrent is not None:
             raise ValueError(
                 "search.max_concurrent: synchronous HyperBand must create every trial of a "
@@ -121,13 +144,7 @@ class Experiment(StrictModel):
         entry = self.search_space.get("epochs")
         if entry is None:
             return self.train.epochs
-        if entry.type == "fixed":
-            return int(entry.value)
-        if entry.type in ("choice", "grid"):
-            return int(max(entry.values))
-        if entry.type == "randint":
-            return int(entry.high) - 1
-        return int(entry.high)
+        return int(max(entry_values(entry)))
 
     @property
     def epoch_budget(self) -> int:
@@ -170,13 +187,13 @@ class Experiment(StrictModel):
 
 def _loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for i, item in enumerate(loc):
+        # Pydantic inserts the chosen union branch (search.<algorithm>, scheduler.<name>,
+        # search_space.<key>.<type>): bookkeeping, not a spec key.
+        if (i == 1 and loc[0] in ("search", "scheduler")) or (i == 2 and loc[0] == "search_space"):
+            continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in DISTRIBUTIONS or item in ("fixed",) or item in (
-            "grid", "random", "hyperopt", "fifo", "asha", "hyperband", "median",
-        ):
-            continue  # union branch names are pydantic's bookkeeping, not spec keys
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts)
@@ -209,6 +226,8 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             line = f"{field}: missing '{err['ctx']['discriminator'].strip(chr(39))}'"
         elif kind == "missing":
             line = f"{field}: required field is missing"
+        elif not field:
+            line = f"{msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
         elif kind == "literal_error":
             from .base import suggest
 

@@ -15,6 +15,7 @@ __all__ = [
     "TrainSpec", "GridSearchSpec", "RandomSearchSpec", "HyperOptSearchSpec", "SearchSpec",
     "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
     "ResourcesSpec", "ClusterSpec", "OutputSpec", "DATASETS", "BUILTIN_BUILDERS",
+    "metric_direction",
 ]
 
 DATASETS = ("digits", "breast_cancer", "diabetes")
@@ -197,11 +198,37 @@ SchedulerSpec = Annotated[
 ]
 
 
+_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
+_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "auc")
+
+
+def metric_direction(name: str) -> Optional[str]:
+    """``min`` for losses and errors, ``max`` for scores; None for a name we don't know."""
+    base = name.removeprefix("val_")
+    if base.startswith(_LOWER_IS_BETTER):
+        return "min"
+    if base.startswith(_HIGHER_IS_BETTER):
+        return "max"
+    return None
+
+
 class ObjectiveSpec(StrictModel):
-    """The metric (as the trainable reports it, e.g. ``val_accuracy``) and its direction."""
+    """The metric (as the trainable reports it, e.g. ``val_accuracy``) and its direction;
+    ``mode`` defaults to the metric's own (max for accuracy, min for losses)."""
 
     metric: str = "val_loss"
-    mode: Literal["min", "max"] = "min"
+    mode: Optional[Literal["min", "max"]] = None
+
+    @model_validator(mode="after")
+    def _direction(self) -> "ObjectiveSpec":
+        natural = metric_direction(self.metric)
+        if self.mode is None:
+            object.__setattr__(self, "mode", natural or "min")
+        elif natural and self.mode != natural:
+            raise ValueError(
+                f"mode: {self.metric} is better when {'higher' if natural == 'max' else 'lower'}, "
+                f"got mode={self.mode!r}; use mode: {natural} (or leave mode out)")
+        return self
 
 
 class ResourcesSpec(StrictModel):

@@ -11,7 +11,7 @@ from .base import StrictModel
 
 __all__ = [
     "Choice", "Grid", "Uniform", "QUniform", "LogUniform", "RandInt", "QRandInt", "Fixed",
-    "Entry", "DISTRIBUTIONS",
+    "Entry", "DISTRIBUTIONS", "CONTINUOUS", "entry_values",
 ]
 
 
@@ -116,3 +116,16 @@ Entry = Annotated[
 ]
 
 DISTRIBUTIONS = ("choice", "grid", "uniform", "quniform", "loguniform", "randint", "qrandint")
+CONTINUOUS = ("uniform", "quniform", "loguniform")
+
+
+def entry_values(entry: Any) -> list[Any]:
+    """The values that bound what an entry can sample: every listed value, or both ends of a
+    range (randint's excluded high minus one)."""
+    if entry.type == "fixed":
+        return [entry.value]
+    if entry.type in ("choice", "grid"):
+        return list(entry.values)
+    if entry.type == "randint":
+        return [entry.low, entry.high - 1]
+    return [entry.low, entry.high]

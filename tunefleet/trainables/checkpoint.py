@@ -22,8 +22,12 @@ CALLBACK_STATE = ("wait", "best", "stopped_epoch", "best_epoch", "cooldown_count
 
 def save_state(directory: Path, model: Any, epoch: int, callbacks: list[Any],
                extra: dict[str, Any] | None = None) -> None:
-    """Write the state after ``epoch`` epochs into ``directory``."""
-    arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    """Write the state after ``epoch`` epochs into ``directory``.
+
+    ``model.variables`` rather than the weights: it includes the random-seed state of dropout
+    and other random layers, so a resumed trial continues exactly as an uninterrupted one.
+    """
+    arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)}
     optimizer = model.optimizer
     if optimizer is not None and optimizer.built:
         arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
@@ -41,8 +45,12 @@ def load_state(directory: Path, model: Any) -> dict[str, Any]:
     ``on_train_begin`` (see :func:`restore_callbacks`).
     """
     arrays = np.load(directory / STATE_FILE)
-    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays.files))]
-    model.set_weights(weights)
+    saved = sum(k.startswith("w") for k in arrays.files)
+    if saved != len(model.variables):
+        raise ValueError(f"checkpoint has {saved} model variables, the model has "
+                         f"{len(model.variables)}: it was saved from a different architecture")
+    for i, var in enumerate(model.variables):
+        var.assign(arrays[f"w{i}"])
     opt_keys = [k for k in arrays.files if k.startswith("o")]
     if opt_keys:
         optimizer = model.optimizer

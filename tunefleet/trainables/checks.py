@@ -3,23 +3,14 @@ the builder imports, every tuned name lands somewhere, metrics exist for the tas
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..data import DataInfo
 from ..spec import TUNABLE_TRAIN_FIELDS, Experiment, SpecError
 from ..spec.base import suggest
+from ..spec.space import entry_values
 from .builders import builder_parameters, resolve_builder
 from .settings import METRICS_BY_TASK, reported_metrics
 
 __all__ = ["check_experiment"]
-
-
-def _largest(entry: Any) -> Any:
-    if entry.type == "fixed":
-        return entry.value
-    if entry.type in ("choice", "grid"):
-        return max(entry.values)
-    return entry.high
 
 
 def check_experiment(experiment: Experiment, info: DataInfo) -> None:
@@ -78,12 +69,10 @@ def check_experiment(experiment: Experiment, info: DataInfo) -> None:
 def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
     space = experiment.search_space
     params = experiment.model.params
-    pooling = params.get("pooling", "max")
-    if "pooling" in space and space["pooling"].type != "fixed":
-        pooling = "max" if "none" not in space["pooling"].values else "none"
-    if pooling == "none":
-        return
-    blocks = _largest(space["conv_blocks"]) if "conv_blocks" in space else params.get(
+    poolings = entry_values(space["pooling"]) if "pooling" in space else [params.get("pooling", "max")]
+    if all(p == "none" for p in poolings):
+        return  # no trial pools, so any depth keeps the image size
+    blocks = max(entry_values(space["conv_blocks"])) if "conv_blocks" in space else params.get(
         "conv_blocks", 2)
     size = min(info.input_shape[:2])
     if 2 ** int(blocks) > size:

@@ -20,10 +20,10 @@ from .builders import resolve_builder
 from .checkpoint import load_state, restore_callbacks, save_state
 from .compile import compile_model, make_callbacks
 from .settings import resolve_settings
+from .status import STOP_REASONS
 
 __all__ = ["train_trial", "derive_seed", "STOP_REASONS"]
 
-STOP_REASONS = ("completed", "early_stopping", "nan_loss")
 
 
 def derive_seed(master: int, config: dict[str, Any]) -> int:
@@ -57,14 +57,14 @@ def _reporter(experiment: Experiment, epochs: int, extra_callbacks: list[Any]):
             metrics["epoch_time_s"] = time.perf_counter() - self._started
             reason = ""
             if not math.isfinite(metrics.get("loss", 0.0)):
-                reason = "nan_loss"
+                reason = STOP_REASONS[2]
                 self.model.stop_training = True
             elif self.model.stop_training:  # set by EarlyStopping, which runs before us
-                reason = "early_stopping"
+                reason = STOP_REASONS[1]
             elif done >= epochs:
-                reason = "completed"
+                reason = STOP_REASONS[0]
             metrics["stop_reason"] = reason
-            if reason == "nan_loss" or (done % every and not reason):
+            if reason == STOP_REASONS[2] or (done % every and not reason):
                 tune.report(metrics)
                 return
             directory = Path(tempfile.mkdtemp(prefix="tunefleet-ckpt-"))
@@ -119,14 +119,16 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
             meta = load_state(Path(directory), model)
         start_epoch = int(meta["epoch"])
         restore.append(_RestoreCallbacks(stateful, meta["callbacks"]))
-    if start_epoch >= settings.epochs:
+    # The scheduler ends every trial at its budget (max_t); training to it is completing.
+    epochs = min(settings.epochs, experiment.epoch_budget)
+    if start_epoch >= epochs:
         return
 
     model.fit(
         data.x_train, data.y_train,
         validation_data=(data.x_val, data.y_val),
-        epochs=settings.epochs, initial_epoch=start_epoch,
+        epochs=epochs, initial_epoch=start_epoch,
         batch_size=settings.batch_size, shuffle=settings.train.shuffle,
-        callbacks=[*stateful, *restore, _reporter(experiment, settings.epochs, stateful)],
+        callbacks=[*stateful, *restore, _reporter(experiment, epochs, stateful)],
         verbose=0,
     )
