@@ -111,9 +111,9 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
         tuner = _tuner(experiment, dataset, max_concurrent)
         started = time.perf_counter()
-        grid = tuner.fit()
+        tuner.fit()  # everything the summary needs is on disk; it reads it from there
         wall = time.perf_counter() - started
         info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
-        return summarize(grid, experiment, wall, {**info, "max_concurrent_trials": max_concurrent})
+        return summarize(experiment, wall, {**info, "max_concurrent_trials": max_concurrent})
     finally:
         disconnect(cluster)
