@@ -69,9 +69,10 @@ def run_kerastuner(seed: int, trials: int, epochs: int, out: str,
     import keras_tuner as kt
 
     from tunefleet.data import load_dataset
+    from tunefleet.spec.sections import DataSpec
     from tunefleet.trainables.builders import cnn
 
-    data = load_dataset("digits", 0.2, 0.2, 0).training  # the split tunefleet uses
+    data = load_dataset(DataSpec(dataset="digits")).training  # the split tunefleet uses
 
     class CNN(kt.HyperModel):
         def build(self, hp):

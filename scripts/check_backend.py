@@ -18,6 +18,7 @@ def main() -> int:
     import keras
 
     from tunefleet.data import load_dataset
+    from tunefleet.spec.sections import DataSpec
     from tunefleet.reports.evaluate import classification_metrics, predict
     from tunefleet.spec.sections import TrainSpec
     from tunefleet.trainables.builders import cnn, mlp
@@ -31,7 +32,7 @@ def main() -> int:
 
         devices = [str(d) for d in jax.devices()]
     print(f"keras {keras.__version__}, backend {backend}, devices {devices or 'default'}")
-    data = load_dataset("digits", 0.2, 0.2, 0)
+    data = load_dataset(DataSpec(dataset="digits"))
     train = TrainSpec(learning_rate=3e-3, batch_size=32)
     failures = 0
     for name, builder, params in (("cnn", cnn, {"filters": 16, "l2": 1e-4}),

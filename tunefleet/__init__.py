@@ -10,11 +10,14 @@ from .summary import StudyResult
 __all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare"]
 
 
-def report(study_dir: Union[str, Path], retrain: bool = False):
-    """Write the report of a finished study (``study_dir/report/``) and return it."""
+def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):
+    """Write the report of a finished study (``study_dir/report/``) and return it.
+
+    ``hypermodel``: the study's KerasTuner hypermodel, when its module cannot be imported here.
+    """
     from .reports import build_study_report
 
-    return build_study_report(study_dir, retrain=retrain)
+    return build_study_report(study_dir, retrain=retrain, hypermodel=hypermodel)
 
 
 def compare(study_dirs: list[Union[str, Path]], out_dir: Union[str, Path],

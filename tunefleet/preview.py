@@ -44,9 +44,10 @@ class Plan:
 
 def collect_plan(experiment: Experiment) -> Plan:
     """Validate ``experiment`` against its data and compute the plan."""
-    dataset = prepare(experiment)
+    prepared = prepare(experiment)
+    dataset = prepared.dataset
     training = dataset.training
-    trials = total_trials(experiment)
+    trials = prepared.total_trials(experiment)
     concurrent = None
     cluster = experiment.cluster.address
     if cluster == "local":
@@ -57,9 +58,14 @@ def collect_plan(experiment: Experiment) -> Plan:
     return Plan(
         name=experiment.name, dataset=training.info.name, task=training.info.task,
         sizes=(len(training.y_train), len(training.y_val), len(dataset.y_test)),
-        input_shape=training.info.input_shape, builder=experiment.model.builder,
-        search=experiment.search.algorithm, trials=trials, grid_size=grid_size(experiment),
-        space={k: describe_entry(v) for k, v in experiment.search_space.items()},
+        input_shape=training.info.input_shape,
+        builder=(f"hypermodel {experiment.model.hypermodel}" if prepared.space is not None
+                 else experiment.model.builder),
+        search=experiment.search.algorithm, trials=trials,
+        grid_size=(prepared.space.grid_size() if prepared.space is not None
+                   and experiment.search.algorithm == "grid" else grid_size(experiment)),
+        space=(_describe_space(prepared.space) if prepared.space is not None
+               else {k: describe_entry(v) for k, v in experiment.search_space.items()}),
         scheduler=experiment.scheduler.name, max_epochs=experiment.max_epochs,
         epoch_budget=experiment.epoch_budget, cut_epochs=cut_epochs(experiment),
         max_total_epochs=trials * min(experiment.max_epochs, experiment.epoch_budget), cpu=experiment.resources.cpu,
@@ -68,6 +74,24 @@ def collect_plan(experiment: Experiment) -> Plan:
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
         output=str(experiment.study_dir),
     )
+
+
+def _describe_space(space) -> dict[str, str]:
+    """A hypermodel's discovered hyperparameters, with the conditions they exist under."""
+    out = {}
+    for p in space.params:
+        d = p.describe()
+        if p.kind in ("choice", "boolean"):
+            text = f"{p.kind} {list(p.values)}"
+        elif p.kind == "fixed":
+            text = repr(p.hp.value)
+        else:
+            step = f" step {d['step']}" if d.get("step") else ""
+            text = f"{p.kind} [{d['min_value']}, {d['max_value']}]{step} {d['sampling']}"
+        for parent, values in p.conditions:
+            text += f"  if {parent} in {list(values)}"
+        out[p.name] = text
+    return out
 
 
 def render_plan(plan: Plan) -> str:

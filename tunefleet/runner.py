@@ -5,20 +5,22 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from .cluster import check_fits, concurrent_trials, connect, disconnect
-from .data import Dataset, load_dataset, save_test_split
+from .data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
 from .schedulers import make_scheduler
-from .search_spaces import make_searcher, to_ray_space
+from .search_spaces import make_searcher, to_ray_space, total_trials
+from .search_spaces.conditional import make_conditional_searcher
+from .search_spaces.hypermodel_space import HypermodelSpace
 from .spec import Experiment, SpecError, dump_yaml
 from .summary import StudyResult, summarize
 from .trainables import train_trial
 from .trainables.checks import check_experiment
 
-__all__ = ["run", "prepare", "as_experiment"]
+__all__ = ["run", "prepare", "as_experiment", "Prepared"]
 
 
 def as_experiment(spec: Union[Experiment, dict, str, Path],
@@ -37,12 +39,63 @@ def as_experiment(spec: Union[Experiment, dict, str, Path],
     return Experiment.from_yaml(spec, overrides)
 
 
-def prepare(experiment: Experiment) -> Dataset:
-    """Everything checkable without Ray: load the data, check the spec against it."""
-    dataset = load_dataset(experiment.data.dataset, experiment.data.validation_fraction,
-                           experiment.data.test_fraction, experiment.data.seed)
+@dataclass
+class Prepared:
+    """What a study needs besides its spec, all checked before Ray starts."""
+
+    dataset: Dataset
+    hypermodel: Any = None
+    space: Optional[HypermodelSpace] = None
+
+    @property
+    def info(self):
+        return self.dataset.info
+
+    def total_trials(self, experiment: Experiment) -> int:
+        if self.space is not None and experiment.search.algorithm == "grid":
+            return self.space.grid_size() * experiment.search.num_samples
+        return total_trials(experiment)
+
+
+def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
+    try:
+        return load_dataset(experiment.data, data)
+    except DataNotFoundError as exc:
+        raise SpecError("data.dataset", str(exc)) from None
+    except (ValueError, OSError) as exc:
+        field = "data.path" if experiment.data.path else "data.dataset"
+        raise SpecError(field, str(exc), experiment.data.path or experiment.data.dataset) from None
+
+
+def _hypermodel_space(experiment: Experiment, hypermodel: Any,
+                      dataset: Dataset) -> tuple[Any, HypermodelSpace]:
+    from .search_spaces.hypermodel_space import UnsupportedHypermodel, discover_space
+    from .trainables.checks import check_hypermodel
+    from .trainables.hypermodel import HypermodelError, probe_hypermodel, resolve_hypermodel
+
+    ref = hypermodel if hypermodel is not None else experiment.model.hypermodel
+    try:
+        hm = resolve_hypermodel(ref)
+        space = discover_space(lambda values: probe_hypermodel(hm, values))
+        if experiment.search.algorithm == "grid":
+            space.grid_size()  # raises for continuous Floats
+    except (HypermodelError, UnsupportedHypermodel) as exc:
+        raise SpecError("model.hypermodel", str(exc), experiment.model.hypermodel) from None
+    defaults = {p.name: p.hp.default for p in space.params}
+    check_hypermodel(experiment, hm, dataset.training, space.active(defaults))
+    return hm, space
+
+
+def prepare(experiment: Experiment, data: Optional[RawData] = None,
+            hypermodel: Any = None) -> Prepared:
+    """Everything checkable without Ray: load the data, check the spec against it, and for a
+    hypermodel discover its search space."""
+    dataset = _load_data(experiment, data)
+    if experiment.model.hypermodel or hypermodel is not None:
+        hm, space = _hypermodel_space(experiment, hypermodel, dataset)
+        return Prepared(dataset, hm, space)
     check_experiment(experiment, dataset.info)
-    return dataset
+    return Prepared(dataset)
 
 
 def _check_study_dir(experiment: Experiment, overwrite: bool) -> Path:
@@ -54,19 +107,38 @@ def _check_study_dir(experiment: Experiment, overwrite: bool) -> Path:
     return study_dir
 
 
-def _tuner(experiment: Experiment, dataset: Dataset, max_concurrent: int) -> Any:
+def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> Any:
+    if prepared.space is None:
+        return make_searcher(experiment, max_concurrent)
+    from ray.tune.search import ConcurrencyLimiter
+
+    search = experiment.search
+    searcher = make_conditional_searcher(
+        prepared.space, search.algorithm, metric=experiment.objective.metric,
+        mode=experiment.objective.mode, seed=search.seed, repeats=search.num_samples,
+        n_initial_points=getattr(search, "n_initial_points", 20),
+        gamma=getattr(search, "gamma", 0.25))
+    if experiment.scheduler.name == "hyperband" or not max_concurrent:
+        return searcher
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> Any:
     from ray import tune
 
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, data=dataset.training, experiment=experiment),
+        tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment,
+                             hypermodel=prepared.hypermodel),
         {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
     )
+    hypermodel = prepared.space is not None
     tune_config = tune.TuneConfig(
         metric=experiment.objective.metric,
         mode=experiment.objective.mode,
-        search_alg=make_searcher(experiment, max_concurrent),
+        search_alg=_searcher(experiment, prepared, max_concurrent),
         scheduler=make_scheduler(experiment),
-        num_samples=experiment.search.num_samples,
+        num_samples=(prepared.total_trials(experiment) if hypermodel
+                     else experiment.search.num_samples),
         reuse_actors=experiment.resources.reuse,
         trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
     )
@@ -81,7 +153,8 @@ def _tuner(experiment: Experiment, dataset: Dataset, max_concurrent: int) -> Any
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         verbose=1,
     )
-    return tune.Tuner(trainable, param_space=to_ray_space(experiment), tune_config=tune_config,
+    space = {} if hypermodel else to_ray_space(experiment)
+    return tune.Tuner(trainable, param_space=space, tune_config=tune_config,
                       run_config=run_config)
 
 
@@ -92,13 +165,16 @@ def _quiet_ray_warnings() -> None:
 
 
 def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]] = None, *,
-        overwrite: bool = False) -> StudyResult:
+        overwrite: bool = False, data: Optional[RawData] = None,
+        hypermodel: Any = None) -> StudyResult:
     """Validate, start or join Ray, run every trial, and return the finished study.
 
+    ``data`` (see :func:`tunefleet.data.arrays_as_raw`) supplies arrays for ``dataset: arrays``;
+    ``hypermodel`` a KerasTuner hypermodel object instead of ``model.hypermodel``'s import path.
     Every input problem raises :class:`SpecError` before any training starts.
     """
     experiment = as_experiment(spec, overrides)
-    dataset = prepare(experiment)
+    prepared = prepare(experiment, data, hypermodel)
     study_dir = _check_study_dir(experiment, overwrite)
     _quiet_ray_warnings()
     cluster = connect(experiment)
@@ -107,9 +183,11 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         shutil.rmtree(study_dir, ignore_errors=True)
         study_dir.mkdir(parents=True)
         dump_yaml(experiment.to_dict(), study_dir / "spec.yaml")
-        save_test_split(dataset, study_dir / "data")
+        save_test_split(prepared.dataset, study_dir / "data")
+        if prepared.space is not None:
+            prepared.space.write(study_dir)
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
-        tuner = _tuner(experiment, dataset, max_concurrent)
+        tuner = _tuner(experiment, prepared, max_concurrent)
         started = time.perf_counter()
         tuner.fit()  # everything the summary needs is on disk; it reads it from there
         wall = time.perf_counter() - started

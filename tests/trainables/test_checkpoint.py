@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tunefleet.data import load_dataset
+from tunefleet.spec.sections import DataSpec
 from tunefleet.spec.sections import TrainSpec
 from tunefleet.trainables.builders import mlp
 from tunefleet.trainables.checkpoint import load_state, restore_callbacks, save_state
@@ -20,7 +21,7 @@ def _model(train: TrainSpec, info):
 def test_round_trip_continues_training_identically(tmp_path):
     import keras
 
-    data = load_dataset("breast_cancer", 0.2, 0.2, 0).training
+    data = load_dataset(DataSpec(dataset="breast_cancer")).training
     train = TrainSpec(optimizer="adam", learning_rate=0.01,
                       early_stopping={"patience": 3}, reduce_lr_on_plateau={"patience": 1})
     keras.utils.set_random_seed(0)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
+from .sources import (DataNotFoundError, IMAGE_DATASETS, RawData, find_image_dataset, read_csv,
+                      read_idx_dir, read_npz)
+
 __all__ = ["DataInfo", "TrainingData", "Dataset", "load_dataset", "save_test_split",
-           "load_test_split", "DATASET_LOADERS", "DATASET_TASKS"]
+           "load_test_split", "DATASET_LOADERS", "DATASET_TASKS", "infer_task", "arrays_as_raw",
+           "DataNotFoundError"]
 
 Task = Literal["multiclass", "binary", "regression"]
 
@@ -80,6 +84,8 @@ def _diabetes():
 
 DATASET_TASKS: dict[str, Task] = {
     "digits": "multiclass", "breast_cancer": "binary", "diabetes": "regression",
+    "mnist": "multiclass", "fashion_mnist": "multiclass", "cifar10": "multiclass",
+    "cifar100": "multiclass",
 }
 
 DATASET_LOADERS: dict[str, Callable[[], tuple]] = {
@@ -89,34 +95,121 @@ DATASET_LOADERS: dict[str, Callable[[], tuple]] = {
 }
 
 
-def load_dataset(name: str, validation_fraction: float, test_fraction: float,
-                 seed: int) -> Dataset:
-    """Load ``name`` and split it train/validation/test (stratified for classification).
+def infer_task(y: np.ndarray) -> Task:
+    """``binary``/``multiclass`` for integer-valued labels with few classes, else regression."""
+    values = np.unique(y)
+    integral = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_) or (
+        np.issubdtype(y.dtype, np.floating) and np.all(np.mod(values, 1) == 0))
+    if integral and len(values) <= max(2, min(100, len(y) // 10)):
+        return "binary" if len(values) == 2 else "multiclass"
+    return "regression"
 
-    Tabular features are standardized with statistics of the training split only.
+
+def _images(x: np.ndarray) -> np.ndarray:
+    """Images as float32 in [0, 1] with a channel axis (grayscale gets one)."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if np.issubdtype(x.dtype, np.integer):
+        return (x / np.float32(255.0)).astype("float32")
+    return x.astype("float32")
+
+
+def _labels(y: np.ndarray, task: Task) -> np.ndarray:
+    y = np.asarray(y).reshape(len(y), -1)[:, 0] if np.asarray(y).ndim > 1 else np.asarray(y)
+    return y.astype("float32") if task in ("binary", "regression") else y.astype("int32")
+
+
+def _raw(spec: Any, arrays: Optional[RawData]) -> tuple[RawData, Task]:
+    """Raw arrays for ``spec.dataset`` and its task."""
+    name = spec.dataset
+    if name == "arrays":
+        if arrays is None:
+            raise ValueError("dataset: arrays is filled by the Python API; pass data=(x, y) to "
+                             "tunefleet.run, or name a dataset")
+        raw = arrays
+    elif name in DATASET_LOADERS:
+        x, y, _, class_names = DATASET_LOADERS[name]()
+        raw = RawData(x, y, class_names=class_names, source=f"scikit-learn {name}")
+    elif name in IMAGE_DATASETS:
+        raw = find_image_dataset(name, spec.path, spec.download)
+    elif name == "csv":
+        x, y, class_names, categorical = read_csv(spec.path, spec.target)
+        raw = RawData(x, y, class_names=class_names, source=str(spec.path))
+        if categorical and spec.task == "regression":
+            raise ValueError(f"data.target {spec.target!r} holds text, so data.task cannot be "
+                             "regression")
+    elif name == "npz":
+        raw = read_npz(spec.path)
+    elif name == "idx":
+        raw = read_idx_dir(spec.path) if Path(spec.path).is_dir() else None
+        if raw is None:
+            raise DataNotFoundError(f"data.path {spec.path!r} holds no IDX files named "
+                                    "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]")
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
+    task = DATASET_TASKS.get(name) or spec.task or infer_task(np.asarray(raw.y))
+    return raw, task
+
+
+def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
+    """Load ``spec.dataset`` (a :class:`~tunefleet.spec.sections.DataSpec`) and split it.
+
+    The validation split (and a test split, for data without an official one) is stratified
+    for classification. Images are scaled to [0, 1]; tabular features are standardized with
+    statistics of the training split only.
     """
     from sklearn.model_selection import train_test_split
 
-    if name not in DATASET_LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASET_LOADERS)}")
-    x, y, task, class_names = DATASET_LOADERS[name]()
-    stratify = y if task != "regression" else None
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=stratify)
-    val_share = validation_fraction / (1.0 - test_fraction)
+    raw, task = _raw(spec, arrays)
+    x = np.asarray(raw.x)
+    images = x.ndim >= 3
+    if images:
+        x = _images(x)
+    y = _labels(raw.y, task)
+    seed = spec.seed
+    stratify = (lambda labels: labels if task != "regression" else None)
+    if raw.x_test is not None:
+        x_rest, y_rest = x, y
+        x_test = _images(raw.x_test) if images else np.asarray(raw.x_test, dtype="float32")
+        y_test = _labels(raw.y_test, task)
+        val_share = spec.validation_fraction
+    else:
+        x_rest, x_test, y_rest, y_test = train_test_split(
+            x, y, test_size=spec.test_fraction, random_state=seed, stratify=stratify(y))
+        val_share = spec.validation_fraction / (1.0 - spec.test_fraction)
     x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_share, random_state=seed,
-        stratify=y_rest if stratify is not None else None)
-    if x.ndim == 2:
+        x_rest, y_rest, test_size=val_share, random_state=seed, stratify=stratify(y_rest))
+    if spec.max_train_samples and spec.max_train_samples < len(y_train):
+        x_train, _, y_train, _ = train_test_split(
+            x_train, y_train, train_size=spec.max_train_samples, random_state=seed,
+            stratify=stratify(y_train))
+    if not images and x.ndim == 2:
         mean = x_train.mean(axis=0)
         std = x_train.std(axis=0) + 1e-8
         x_train, x_val, x_test = ((a - mean) / std for a in (x_train, x_val, x_test))
-    num_classes = int(len(np.unique(y))) if task != "regression" else 0
-    info = DataInfo(name=name, task=task, input_shape=tuple(x.shape[1:]),
+    num_classes = 0
+    if task != "regression":
+        num_classes = int(max(np.max(y), np.max(y_test))) + 1
+        if task == "binary":
+            num_classes = 2
+    class_names = raw.class_names or ([str(i) for i in range(num_classes)] if num_classes else [])
+    info = DataInfo(name=spec.dataset, task=task, input_shape=tuple(x_train.shape[1:]),
                     num_classes=num_classes, class_names=class_names)
     training = TrainingData(info, x_train.astype("float32"), y_train, x_val.astype("float32"),
                             y_val)
     return Dataset(training, x_test.astype("float32"), y_test)
+
+
+def arrays_as_raw(x: Any, y: Any, x_test: Any = None, y_test: Any = None) -> RawData:
+    """User arrays (NumPy or anything array-like) as :class:`RawData`."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} rows but y has {len(y)}; they must match")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("pass both x_test and y_test, or neither")
+    return RawData(x, y, None if x_test is None else np.asarray(x_test),
+                   None if y_test is None else np.asarray(y_test), source="arrays")
 
 
 def save_test_split(dataset: Dataset, directory: Path) -> Path:

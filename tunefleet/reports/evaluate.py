@@ -11,12 +11,11 @@ from typing import Any, Optional
 import numpy as np
 
 from ..data import DataInfo, load_dataset, load_test_split
-from ..spec import TRIAL_SEED_KEY, SpecError
-from ..trainables.builders import resolve_builder
-from ..trainables.checkpoint import load_state
-from ..trainables.compile import compile_model, make_callbacks
-from ..trainables.keras_trainable import derive_seed
-from ..trainables.settings import resolve_settings
+from ..spec import SpecError
+from ..trainables.checkpoint import execution_dir, load_state
+from ..trainables.compile import make_callbacks
+from ..trainables.executions import execution_seed
+from ..trainables.keras_trainable import build_trial_model, derive_seed, fit_arguments
 from .load import StudyData
 
 __all__ = ["TestReport", "evaluate_best", "classification_metrics", "regression_metrics",
@@ -40,6 +39,8 @@ class TestReport:
     confusion: Optional[list[list[int]]] = None
     labels: list[str] = field(default_factory=list)
     model_path: Optional[str] = None
+    metrics_std: Optional[dict[str, float]] = None  # across executions, when there are several
+    executions: Optional[list[dict[str, float]]] = None
 
     def to_json(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -90,10 +91,39 @@ def predict(model: Any, x: np.ndarray, task: str) -> tuple[np.ndarray, Optional[
     return out[:, 0], None
 
 
-def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False) -> Optional[TestReport]:
-    """Score the best trial's model on the saved test split; None if no trial scored."""
-    import keras
+def _hypermodel(study: StudyData, hypermodel: Any) -> Any:
+    ref = hypermodel if hypermodel is not None else study.experiment.model.hypermodel
+    if ref is None:
+        return None
+    from ..trainables.hypermodel import HypermodelError, resolve_hypermodel
 
+    try:
+        return resolve_hypermodel(ref)
+    except HypermodelError as exc:
+        raise SpecError("model.hypermodel", f"cannot rebuild the best model: {exc}", ref,
+                        fix="run the report where that module imports, or pass the hypermodel "
+                        "itself: tunefleet.report(dir, hypermodel=build_model)") from None
+
+
+def _score(report: TestReport, y_test: np.ndarray, y_pred: np.ndarray,
+           scores: Optional[np.ndarray], info: DataInfo) -> dict[str, float]:
+    if info.task == "regression":
+        return regression_metrics(y_test, y_pred)
+    labels = info.class_names or [str(i) for i in range(info.num_classes)]
+    scored = classification_metrics(y_test.astype(int), y_pred, labels, scores)
+    if report.per_class is None:  # the first execution's details stand for the report
+        report.per_class, report.confusion, report.labels = (
+            scored["per_class"], scored["confusion"], labels)
+    return scored["metrics"]
+
+
+def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False,
+                  hypermodel: Any = None) -> Optional[TestReport]:
+    """Score the best trial's model on the saved test split; None if no trial scored.
+
+    With several executions per trial every execution's model is scored: the report gives
+    their mean (and standard deviation), and exports the first execution's model.
+    """
     best = study.best_trial()
     if best is None:
         return None
@@ -103,41 +133,49 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False) -> Opt
         raise NoCheckpointError(str(trial_dir), "the best trial kept no checkpoint to restore",
                                 fix="re-run with output.checkpoint_every: 1, or report with "
                                 "--retrain")
+    hm = _hypermodel(study, hypermodel)
+    if retrain and exp.data.dataset == "arrays":
+        raise SpecError("--retrain", "the study's data came from Python arrays, which the "
+                        "report cannot reload", fix="report without --retrain")
     config = json.loads((trial_dir / "params.json").read_text())
-    settings = resolve_settings(exp, {k: v for k, v in config.items() if k != TRIAL_SEED_KEY})
     x_test, y_test, meta = load_test_split(study.path / "data")
     info = _info(meta)
-    keras.utils.set_random_seed(derive_seed(exp.search.seed, config))
-    model = resolve_builder(exp.model.builder)(info, **settings.model_params)
-    compile_model(model, settings.train, info.task)
-    if retrain:
-        data = load_dataset(exp.data.dataset, exp.data.validation_fraction,
-                            exp.data.test_fraction, exp.data.seed).training
-        epochs = int(best["best_epoch"] or settings.epochs)
-        # Only the schedule applies: with validation data merged in, nothing can be monitored.
-        schedule = make_callbacks(settings.train.model_copy(
-            update={"early_stopping": None, "reduce_lr_on_plateau": None}))
-        model.fit(np.concatenate([data.x_train, data.x_val]),
-                  np.concatenate([data.y_train, data.y_val]), epochs=epochs,
-                  batch_size=settings.batch_size, callbacks=schedule, verbose=0)
-        source = f"retrained on train+validation for {epochs} epochs (--retrain)"
-    else:
-        load_state(Path(best["checkpoint"]), model)
-        source = f"checkpoint {Path(best['checkpoint']).relative_to(study.path)}"
-
-    y_pred, scores = predict(model, x_test, info.task)
-    report = TestReport(trial_id=str(best["trial_id"]), task=info.task, source=source,
+    n = exp.search.executions_per_trial
+    trial_seed = derive_seed(exp.search.seed, config)
+    report = TestReport(trial_id=str(best["trial_id"]), task=info.task, source="",
                         n_test=int(len(y_test)), metrics={})
-    if info.task == "regression":
-        report.metrics = regression_metrics(y_test, y_pred)
-    else:
-        labels = info.class_names or [str(i) for i in range(info.num_classes)]
-        scored = classification_metrics(y_test.astype(int), y_pred, labels, scores)
-        report.metrics, report.per_class = scored["metrics"], scored["per_class"]
-        report.confusion, report.labels = scored["confusion"], labels
+    runs, first = [], None
+    for k in range(n):
+        trial = build_trial_model(exp, info, config, hm, execution_seed(trial_seed, k))
+        if retrain:
+            epochs = _retrain(exp, trial, int(best["best_epoch"] or trial.settings.epochs), hm)
+            report.source = f"retrained on train+validation for {epochs} epochs (--retrain)"
+        else:
+            load_state(execution_dir(Path(best["checkpoint"]), k, n), trial.model)
+            report.source = f"checkpoint {Path(best['checkpoint']).relative_to(study.path)}"
+        y_pred, scores = predict(trial.model, x_test, info.task)
+        runs.append(_score(report, y_test, y_pred, scores, info))
+        if first is None:
+            first = trial.model
+    report.metrics = {m: float(np.mean([r[m] for r in runs])) for m in runs[0]}
+    if n > 1:
+        report.source += f"; mean of {n} executions"
+        report.metrics_std = {m: float(np.std([r[m] for r in runs])) for m in runs[0]}
+        report.executions = runs
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "best_model.keras"
-    model.save(model_path)
+    first.save(model_path)
     report.model_path = str(model_path)
     report.to_json(out_dir / "test_metrics.json")
     return report
+
+
+def _retrain(exp: Any, trial: Any, epochs: int, hypermodel: Any) -> int:
+    data = load_dataset(exp.data).training
+    # Only the schedule applies: with validation data merged in, nothing can be monitored.
+    schedule = make_callbacks(trial.settings.train.model_copy(
+        update={"early_stopping": None, "reduce_lr_on_plateau": None}))
+    trial.fit(x=np.concatenate([data.x_train, data.x_val]),
+              y=np.concatenate([data.y_train, data.y_val]), epochs=epochs, callbacks=schedule,
+              **fit_arguments(exp, trial.settings, hypermodel))
+    return epochs

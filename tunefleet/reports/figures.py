@@ -94,7 +94,7 @@ def collect_parallel(study: StudyData) -> Parallel:
     col = f"best_{study.objective}"
     scored = study.trials.dropna(subset=[col])
     names = study.hyperparameters
-    log_scale = {k for k, e in study.experiment.search_space.items() if e.type == "loguniform"}
+    log_scale = study.log_scale
     encoded = encode_configs(scored[names], log_scale) if names else pd.DataFrame(index=scored.index)
     values, ticks = [], []
     for name in names:
@@ -103,7 +103,7 @@ def collect_parallel(study: StudyData) -> Parallel:
         span = hi - lo if hi > lo else 1.0
         values.append((col_values - lo) / span)
         raw = scored[name]
-        discrete = study.experiment.search_space[name].type in ("choice", "grid")
+        discrete = study.scales[name] == "categorical"
         if pd.to_numeric(raw, errors="coerce").notna().all() and not raw.map(
                 lambda v: isinstance(v, bool)).any():
             # Ticks at the values a trial can take: the listed ones, or three across a range.
@@ -124,13 +124,12 @@ def collect_effects(study: StudyData) -> Effects:
     scored = study.trials.dropna(subset=[col])
     panels = []
     for name in study.hyperparameters:
-        entry = study.experiment.search_space[name]
         raw = scored[name]
         numeric = pd.to_numeric(raw, errors="coerce")
-        categorical = entry.type in ("choice", "grid") and not (
+        categorical = study.scales[name] == "categorical" and not (
             numeric.notna().all() and raw.nunique() > 3)
         panels.append({"name": name, "x": raw.astype(str).to_numpy() if categorical else
                        numeric.to_numpy(dtype=float), "y": scored[col].astype(float).to_numpy(),
-                       "log": entry.type == "loguniform", "categorical": categorical,
+                       "log": name in study.log_scale, "categorical": categorical,
                        "stopped": (scored["status"] == "stopped_by_scheduler").to_numpy()})
     return Effects(study.objective, panels)

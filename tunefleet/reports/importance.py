@@ -111,7 +111,7 @@ def common_epoch(epochs: pd.Series) -> int:
 
 def study_importance(study: Any) -> Importance:
     """Importance over a loaded study's searched hyperparameters, at an equal epoch budget."""
-    log_scale = {k for k, e in study.experiment.search_space.items() if e.type == "loguniform"}
+    log_scale = study.log_scale
     objective, mode = study.objective, study.mode
     history = study.history
     if history.empty or objective not in history:

@@ -14,6 +14,9 @@ import pandas as pd
 
 from ..spec import TRIAL_SEED_KEY, Experiment, SpecError, load_yaml
 from ..spec.sections import metric_direction as _direction
+from ..search_spaces.hypermodel_space import read_space_kinds
+from ..trainables.executions import STD_PREFIX
+from ..trainables.keras_trainable import ACTIVE_KEY
 from ..trainables.status import RAY_KEYS, trial_status
 
 __all__ = ["StudyData", "load_study", "metric_direction", "BOOKKEEPING"]
@@ -38,6 +41,11 @@ class StudyData:
     history: pd.DataFrame
     hyperparameters: list[str]
     metrics: list[str]
+    scales: dict[str, str]  # per hyperparameter: "categorical", "linear" or "log"
+
+    @property
+    def log_scale(self) -> set[str]:
+        return {k for k, v in self.scales.items() if v == "log"}
 
     @property
     def objective(self) -> str:
@@ -92,7 +100,12 @@ def load_study(path: str | Path) -> StudyData:
     summary_path = path / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     objective, mode = experiment.objective.metric, experiment.objective.mode
-    searched = [k for k, e in experiment.search_space.items() if e.type != "fixed"]
+    scales = read_space_kinds(path)
+    if scales is None:
+        scales = {k: ("categorical" if e.type in ("choice", "grid") else
+                      "log" if e.type == "loguniform" else "linear")
+                  for k, e in experiment.search_space.items() if e.type != "fixed"}
+    searched = list(scales)
 
     records, rows_meta = [], []
     for trial_dir in sorted(path.glob("trial_*")):
@@ -110,6 +123,8 @@ def load_study(path: str | Path) -> StudyData:
         status, reason = trial_status(_error_text(trial_dir), last)
         row: dict[str, Any] = {"trial_id": trial_id}
         row.update({k: config.get(k) for k in searched})
+        if ACTIVE_KEY in last:
+            row[ACTIVE_KEY] = last[ACTIVE_KEY]
         row.update({"status": status, "reason": reason, "epochs": 0,
                     "time_s": float(last.get("time_total_s", 0.0)),
                     "cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu,
@@ -121,8 +136,10 @@ def load_study(path: str | Path) -> StudyData:
     # A retried trial repeats the epochs after its checkpoint: keep the latest of each.
     history = history.drop_duplicates(["trial_id", "epoch"], keep="last").sort_values(
         ["trial_id", "epoch"], kind="stable").reset_index(drop=True)
+    # Per-execution values and spreads ("execution_0/loss", "std/loss") stay in the history.
     metrics = [c for c in history.columns if c not in BOOKKEEPING and c != "trial_id"
-               and pd.api.types.is_numeric_dtype(history[c])]
+               and "/" not in c and pd.api.types.is_numeric_dtype(history[c])]
+    spreads = [c for c in history.columns if c.startswith(STD_PREFIX)]
     values = history[metrics].astype(float).replace([math.inf, -math.inf], np.nan)
     groups = values.groupby(history["trial_id"], sort=False)
     aggregated = {}
@@ -151,6 +168,10 @@ def load_study(path: str | Path) -> StudyData:
             row[key] = None if pd.isna(value) else float(value)
         best = best_epoch.get(trial_id)
         row["best_epoch"] = int(best) if best is not None else None
+        spread = f"{STD_PREFIX}{objective}"
+        if spread in spreads and best is not None:
+            at = history[(history["trial_id"] == trial_id) & (history["epoch"] == best)]
+            row[f"std_{objective}"] = float(at[spread].iloc[-1]) if not at.empty else None
         table.append(row)
     # A study whose trials all failed before reporting still has every column a report reads.
     columns = ["trial_id", *searched, "status", "reason", "epochs", "time_s", "cpu", "gpu",
@@ -163,8 +184,9 @@ def load_study(path: str | Path) -> StudyData:
     else:
         start = (history["timestamp"] - history["time_total_s"]).min()
         history["elapsed_s"] = history["timestamp"] - start
-        keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics]
+        keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics,
+                *(c for c in history.columns if "/" in c)]
         if "checkpoint_dir_name" in history:
             keep.append("checkpoint_dir_name")
         history = history[keep].reset_index(drop=True)
-    return StudyData(path, experiment, summary, trials_df, history, searched, metrics)
+    return StudyData(path, experiment, summary, trials_df, history, searched, metrics, scales)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .evaluate import NoCheckpointError, TestReport, evaluate_best
 from .figures import collect_anytime, collect_curves, collect_effects, collect_parallel
@@ -42,8 +42,13 @@ def write_tables(study: StudyData, out_dir: Path) -> dict[str, Path]:
 
 
 def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
-                       retrain: bool = False, evaluate: bool = True) -> StudyReport:
-    """Read the study at ``path`` and write its report (default: ``path/report``)."""
+                       retrain: bool = False, evaluate: bool = True,
+                       hypermodel: Any = None) -> StudyReport:
+    """Read the study at ``path`` and write its report (default: ``path/report``).
+
+    ``hypermodel``: for a hypermodel study whose ``build_model`` cannot be imported by name
+    (defined in a notebook or ``__main__``), the object itself, to rebuild the best model.
+    """
     from .render import write_study_documents
 
     study = load_study(path)
@@ -52,7 +57,7 @@ def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
     test, note = None, ""
     if evaluate:
         try:
-            test = evaluate_best(study, out, retrain=retrain)
+            test = evaluate_best(study, out, retrain=retrain, hypermodel=hypermodel)
         except NoCheckpointError as exc:  # the tables and analyses still stand
             note = str(exc)
         if test is None and not note:

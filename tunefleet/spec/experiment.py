@@ -19,6 +19,10 @@ from .space import CONTINUOUS, DISTRIBUTIONS, Choice, Entry, Fixed, Grid, entry_
 
 __all__ = ["Experiment"]
 
+# Training options that go into compile(); a hypermodel compiles its own model.
+_COMPILED_BY_HYPERMODEL = ("optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+                           "metrics", "steps_per_execution")
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -120,6 +124,8 @@ class Experiment(StrictModel):
                 "nothing is cut; remove it (resources still limit how many trials run at once) "
                 "or use scheduler asha"
             )
+        if self.model.hypermodel:
+            self._check_hypermodel()
         budget = self.epoch_budget
         grace = getattr(self.scheduler, "grace_period", None)
         if grace is not None and grace > budget:
@@ -135,6 +141,20 @@ class Experiment(StrictModel):
                 f"({self.max_epochs}); raise train.epochs or lower max_t"
             )
         return self
+
+    def _check_hypermodel(self) -> None:
+        if self.search_space:
+            key = next(iter(self.search_space))
+            raise ValueError(
+                f"search_space.{key}: a hypermodel declares its own search space with hp.Int, "
+                "hp.Choice, ...; remove search_space (tune fit arguments such as batch_size in "
+                "HyperModel.fit with hp.Choice)")
+        compiled = sorted(self.train.model_fields_set & set(_COMPILED_BY_HYPERMODEL))
+        if compiled:
+            raise ValueError(
+                f"train.{compiled[0]}: the hypermodel compiles its own model, so tunefleet's "
+                f"{', '.join(compiled)} would be ignored; set them in build_model's "
+                "model.compile(...) instead")
 
     # -- derived facts every component reads -------------------------------------------
 
@@ -159,6 +179,11 @@ class Experiment(StrictModel):
     def to_dict(self) -> dict[str, Any]:
         """Plain data, with fixed search-space values written back as bare values."""
         data = self.model_dump(mode="json")
+        if self.model.hypermodel:
+            # Round-trips exactly: which train fields were set matters to a hypermodel (an unset
+            # batch_size is left to its fit), and builder/params do not apply.
+            data["model"] = {"hypermodel": self.model.hypermodel}
+            data["train"] = self.train.model_dump(mode="json", exclude_unset=True)
         data["search_space"] = {
             k: (v["value"] if v["type"] == "fixed" else v) for k, v in data["search_space"].items()
         }

@@ -15,21 +15,38 @@ __all__ = [
     "TrainSpec", "GridSearchSpec", "RandomSearchSpec", "HyperOptSearchSpec", "SearchSpec",
     "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
     "ResourcesSpec", "ClusterSpec", "OutputSpec", "DATASETS", "BUILTIN_BUILDERS",
+    "BUNDLED_DATASETS", "IMAGE_DATASET_NAMES", "FILE_FORMATS",
     "metric_direction",
 ]
 
-DATASETS = ("digits", "breast_cancer", "diabetes")
+# Built-in datasets (scikit-learn's, always offline; Keras' image sets, found offline first),
+# and the file formats a spec can point at with data.path.
+BUNDLED_DATASETS = ("digits", "breast_cancer", "diabetes")
+IMAGE_DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+FILE_FORMATS = ("csv", "npz", "idx")
+# "arrays" is set by the Python API (``tunefleet.run(spec, data=...)``), not written in a spec.
+DATASETS = (*BUNDLED_DATASETS, *IMAGE_DATASET_NAMES, *FILE_FORMATS, "arrays")
 BUILTIN_BUILDERS = ("cnn", "mlp")
 _BUILDER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 class DataSpec(StrictModel):
     """Which dataset, and how it is split. The split has its own seed so that studies which
-    compare searchers under different search seeds still see the same data."""
+    compare searchers under different search seeds still see the same data.
 
-    dataset: Literal["digits", "breast_cancer", "diabetes"] = "digits"
+    ``test_fraction`` applies to datasets without an official test split; MNIST, Fashion-MNIST,
+    CIFAR and files that carry a test split keep theirs.
+    """
+
+    dataset: Literal["digits", "breast_cancer", "diabetes", "mnist", "fashion_mnist",
+                     "cifar10", "cifar100", "csv", "npz", "idx", "arrays"] = "digits"
+    path: Optional[str] = None
+    target: str = "target"
+    task: Optional[Literal["multiclass", "binary", "regression"]] = None
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
+    max_train_samples: Optional[int] = Field(None, ge=10)
+    download: bool = True
     seed: int = 0
 
     @model_validator(mode="after")
@@ -39,15 +56,29 @@ class DataSpec(StrictModel):
                 "validation_fraction + test_fraction must leave at least 10% for training, got "
                 f"{self.validation_fraction} + {self.test_fraction}; lower one of them"
             )
+        if self.dataset in FILE_FORMATS and not self.path:
+            raise ValueError(f"dataset: {self.dataset} reads a file; set data.path to it")
+        if self.path and self.dataset in BUNDLED_DATASETS:
+            raise ValueError(f"dataset: {self.dataset} is bundled with scikit-learn and takes no "
+                             f"data.path (got {self.path!r}); use dataset: csv, npz or idx for "
+                             "your own files")
+        if self.task is not None and self.dataset not in (*FILE_FORMATS, "arrays"):
+            raise ValueError(f"dataset: {self.dataset} has a known task; data.task is only for "
+                             "csv, npz, idx and arrays")
         return self
 
 
 class ModelSpec(StrictModel):
     """A built-in builder by name, or a user's ``package.module:function``; ``params`` are
-    fixed keyword arguments of the builder (tunable ones go in ``search_space``)."""
+    fixed keyword arguments of the builder (tunable ones go in ``search_space``).
+
+    Or ``hypermodel: package.module:build_model`` (a KerasTuner ``build_model(hp)`` function or
+    ``HyperModel`` class): it declares its own search space and compiles its own model.
+    """
 
     builder: str = "cnn"
     params: dict[str, Any] = Field(default_factory=dict)
+    hypermodel: Optional[str] = None
 
     @field_validator("builder")
     @classmethod
@@ -60,6 +91,21 @@ class ModelSpec(StrictModel):
             f"unknown model builder '{value}'; {suggest(value, BUILTIN_BUILDERS)}"
             f"use one of {', '.join(BUILTIN_BUILDERS)} or your own as 'package.module:function'"
         )
+
+    @field_validator("hypermodel")
+    @classmethod
+    def _hypermodel_path(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or _BUILDER_PATH.match(value) or value.startswith("<python object"):
+            return value
+        raise ValueError(f"hypermodel must be 'package.module:build_model' (a function or a "
+                         f"keras_tuner.HyperModel class), got {value!r}")
+
+    @model_validator(mode="after")
+    def _one_model_source(self) -> "ModelSpec":
+        if self.hypermodel and ("builder" in self.model_fields_set or self.params):
+            raise ValueError("set either hypermodel or builder/params, not both: a hypermodel "
+                             "builds its own model from its hyperparameters")
+        return self
 
 
 class EarlyStoppingSpec(StrictModel):
@@ -131,6 +177,10 @@ TUNABLE_TRAIN_FIELDS = (
 class _SearchBase(StrictModel):
     seed: int = 0
     max_concurrent: Optional[int] = Field(None, ge=1)
+    # Train each configuration this many times (each with its own derived seed); the searcher
+    # and scheduler see the aggregate of the executions at every epoch.
+    executions_per_trial: int = Field(1, ge=1, le=20)
+    aggregate: Literal["mean", "median", "worst"] = "mean"
 
 
 class GridSearchSpec(_SearchBase):

@@ -36,23 +36,65 @@ def output_layer(info: DataInfo):
     return keras.layers.Dense(info.num_outputs, activation=activation, name="output")
 
 
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+
+
+def augmentation(flip: str = "none", rotation: float = 0.0, translation: float = 0.0,
+                 zoom: float = 0.0, seed: int | None = None) -> list[Any]:
+    """Random image augmentation layers; Keras applies them in training only, so validation,
+    test and prediction see the images unchanged.
+
+    ``rotation`` is a fraction of a full turn (0.1 = ±36°); ``translation`` and ``zoom`` are
+    fractions of the image size.
+    """
+    import keras
+
+    if flip not in FLIPS:
+        raise ValueError(f"augment_flip must be one of {', '.join(FLIPS)}, got {flip!r}")
+    for name, value in (("augment_rotation", rotation), ("augment_translation", translation),
+                        ("augment_zoom", zoom)):
+        if not 0.0 <= float(value) < 1.0:
+            raise ValueError(f"{name} is a fraction in [0, 1), got {value!r}")
+    layers: list[Any] = []
+    if flip != "none":
+        layers.append(keras.layers.RandomFlip(flip, seed=seed))
+    if rotation:
+        layers.append(keras.layers.RandomRotation(float(rotation), seed=seed))
+    if translation:
+        layers.append(keras.layers.RandomTranslation(float(translation), float(translation),
+                                                     seed=seed))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(float(zoom), seed=seed))
+    return layers
+
+
 def cnn(info: DataInfo, *, conv_blocks: int = 2, filters: int = 32,
         filters_growth: str = "double", kernel_size: int = 3, pooling: str = "max",
         batch_norm: bool = False, conv_dropout: float = 0.0, dense_layers: int = 1,
         dense_units: int = 64, dropout: float = 0.0, activation: str = "relu",
-        l1: float = 0.0, l2: float = 0.0) -> Any:
-    """Conv blocks (conv → [batch norm] → activation → [pool] → [dropout]) then dense layers.
+        l1: float = 0.0, l2: float = 0.0, augment_flip: str = "none",
+        augment_rotation: float = 0.0, augment_translation: float = 0.0,
+        augment_zoom: float = 0.0) -> Any:
+    """[Augmentation], conv blocks (conv → [batch norm] → activation → [pool] → [dropout]),
+    then dense layers (dense → activation → [dropout]) and the task's output layer.
 
     ``filters_growth``: ``double`` doubles the filters each block, ``constant`` keeps them.
+    ``l1``/``l2`` regularize every conv and dense kernel.
     """
     import keras
 
     if len(info.input_shape) != 3:
         raise ValueError(f"cnn needs images (height, width, channels), got input shape "
                          f"{info.input_shape}; use builder: mlp for tabular data")
+    if filters_growth not in ("double", "constant"):
+        raise ValueError(f"filters_growth must be double or constant, got {filters_growth!r}")
+    if pooling not in ("max", "average", "none"):
+        raise ValueError(f"pooling must be max, average or none, got {pooling!r}")
     reg = _regularizer(l1, l2)
     inputs = keras.Input(shape=info.input_shape)
     x = inputs
+    for layer in augmentation(augment_flip, augment_rotation, augment_translation, augment_zoom):
+        x = layer(x)
     size = min(info.input_shape[:2])
     for block in range(int(conv_blocks)):
         n = int(filters) * (2 ** block if filters_growth == "double" else 1)

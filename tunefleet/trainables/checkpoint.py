@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save_state", "load_state", "CALLBACK_STATE"]
+__all__ = ["save_state", "load_state", "callback_states", "restore_callbacks", "CALLBACK_STATE",
+           "execution_dir"]
 
 STATE_FILE = "state.npz"
 META_FILE = "meta.json"
@@ -32,9 +33,7 @@ def save_state(directory: Path, model: Any, epoch: int, callbacks: list[Any],
     if optimizer is not None and optimizer.built:
         arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
     np.savez(directory / STATE_FILE, **arrays)
-    states = [{k: _jsonable(getattr(cb, k)) for k in CALLBACK_STATE if hasattr(cb, k)}
-              for cb in callbacks]
-    meta = {"epoch": int(epoch), "callbacks": states, **(extra or {})}
+    meta = {"epoch": int(epoch), "callbacks": callback_states(callbacks), **(extra or {})}
     (directory / META_FILE).write_text(json.dumps(meta))
 
 
@@ -63,11 +62,22 @@ def load_state(directory: Path, model: Any) -> dict[str, Any]:
     return json.loads((directory / META_FILE).read_text())
 
 
+def callback_states(callbacks: list[Any]) -> list[dict[str, Any]]:
+    """The progress of each callback (what a pause or a new ``fit`` call would reset)."""
+    return [{k: _jsonable(getattr(cb, k)) for k in CALLBACK_STATE if hasattr(cb, k)}
+            for cb in callbacks]
+
+
 def restore_callbacks(callbacks: list[Any], states: list[dict[str, Any]]) -> None:
     """Put saved progress back into callbacks (call after their on_train_begin reset it)."""
     for cb, state in zip(callbacks, states):
         for key, value in state.items():
             setattr(cb, key, value)
+
+
+def execution_dir(directory: Path, execution: int, executions: int) -> Path:
+    """Where one execution's state lives in a checkpoint (the checkpoint itself when alone)."""
+    return directory if executions == 1 else directory / f"execution_{execution}"
 
 
 def _jsonable(value: Any) -> Any:

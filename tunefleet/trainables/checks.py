@@ -3,14 +3,16 @@ the builder imports, every tuned name lands somewhere, metrics exist for the tas
 
 from __future__ import annotations
 
-from ..data import DataInfo
+from typing import Any
+
+from ..data import DataInfo, TrainingData
 from ..spec import TUNABLE_TRAIN_FIELDS, Experiment, SpecError
 from ..spec.base import suggest
 from ..spec.space import entry_values
 from .builders import builder_parameters, resolve_builder
 from .settings import METRICS_BY_TASK, reported_metrics
 
-__all__ = ["check_experiment"]
+__all__ = ["check_experiment", "check_hypermodel"]
 
 
 def check_experiment(experiment: Experiment, info: DataInfo) -> None:
@@ -53,13 +55,7 @@ def check_experiment(experiment: Experiment, info: DataInfo) -> None:
                             f"task", name, fix=f"{suggest(name, valid_metrics)}choose from "
                             f"{', '.join(valid_metrics)}")
     reported = reported_metrics(experiment, info.task)
-    monitored = [("objective.metric", experiment.objective.metric)]
-    if experiment.train.early_stopping:
-        monitored.append(("train.early_stopping.monitor", experiment.train.early_stopping.monitor))
-    if experiment.train.reduce_lr_on_plateau:
-        monitored.append(("train.reduce_lr_on_plateau.monitor",
-                          experiment.train.reduce_lr_on_plateau.monitor))
-    for field, metric in monitored:
+    for field, metric in _monitored(experiment):
         if metric not in reported:
             raise SpecError(field, "the trainable never reports this metric", metric,
                             fix=f"{suggest(metric, reported)}reported each epoch: "
@@ -80,3 +76,44 @@ def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
         raise SpecError(field, f"{blocks} pooled conv blocks shrink the {info.input_shape[0]}x"
                         f"{info.input_shape[1]} images of '{info.name}' below one pixel", blocks,
                         fix=f"use at most {size.bit_length() - 1} blocks, or pooling: none")
+
+
+def check_hypermodel(experiment: Experiment, hypermodel: Any, data: TrainingData,
+                     config: dict[str, Any]) -> list[str]:
+    """Train the default configuration for one epoch on a few rows, in the driver, to learn the
+    metric names the hypermodel's own compile() reports; the objective and every monitored
+    metric must be one of them. Returns the reported names."""
+    import keras
+
+    from .keras_trainable import build_trial_model, fit_arguments
+
+    rows = min(len(data.y_train), 64)
+    try:
+        trial = build_trial_model(experiment, data.info, config, hypermodel, seed=0)
+        history = trial.fit(data.x_train[:rows], data.y_train[:rows],
+                            validation_data=(data.x_val[:rows], data.y_val[:rows]), epochs=1,
+                            **fit_arguments(experiment, trial.settings, hypermodel))
+    except Exception as exc:  # the user's code may fail in any way: say where, stop here
+        raise SpecError("model.hypermodel", f"training the default configuration {config} "
+                        f"for one epoch on {rows} rows failed: {type(exc).__name__}: {exc}",
+                        experiment.model.hypermodel, fix="fix build_model (or fit) so that "
+                        "it trains on this data") from None
+    finally:
+        keras.backend.clear_session()
+    reported = [*(history.history if history is not None else {}), "epoch"]
+    for field, metric in _monitored(experiment):
+        if metric not in reported:
+            raise SpecError(field, "the hypermodel's compiled model never reports this metric",
+                            metric, fix=f"{suggest(metric, reported)}it reports: "
+                            f"{', '.join(reported)} (add metrics in its model.compile)")
+    return reported
+
+
+def _monitored(experiment: Experiment) -> list[tuple[str, str]]:
+    monitored = [("objective.metric", experiment.objective.metric)]
+    if experiment.train.early_stopping:
+        monitored.append(("train.early_stopping.monitor", experiment.train.early_stopping.monitor))
+    if experiment.train.reduce_lr_on_plateau:
+        monitored.append(("train.reduce_lr_on_plateau.monitor",
+                          experiment.train.reduce_lr_on_plateau.monitor))
+    return monitored

@@ -1,8 +1,15 @@
-"""The Ray Tune function trainable: build the Keras model from the trial's configuration,
-train epoch by epoch, report every metric, checkpoint, and resume from a checkpoint."""
+"""The Ray Tune function trainable: build the Keras model(s) from the trial's configuration,
+train epoch by epoch, report every metric, checkpoint, and resume from a checkpoint.
+
+A model comes from a builder (compiled here from the ``train`` section) or from a KerasTuner
+hypermodel (which compiles its own). With ``search.executions_per_trial: N`` the trial trains
+N models of the same configuration with derived seeds, one epoch at a time each, and reports
+their aggregate after every epoch.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -10,20 +17,24 @@ import shutil
 import tempfile
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from ..cluster.devices import configure_trial_devices
-from ..data import TrainingData
+from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from .builders import resolve_builder
-from .checkpoint import load_state, restore_callbacks, save_state
+from .checkpoint import (callback_states, execution_dir, load_state, restore_callbacks,
+                         save_state)
 from .compile import compile_model, make_callbacks
-from .settings import resolve_settings
+from .executions import aggregate_logs, execution_seed
+from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
 
-__all__ = ["train_trial", "derive_seed", "STOP_REASONS"]
+__all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS"]
 
+ACTIVE_KEY = "active_hyperparameters"
 
 
 def derive_seed(master: int, config: dict[str, Any]) -> int:
@@ -38,62 +49,136 @@ def derive_seed(master: int, config: dict[str, Any]) -> int:
     return zlib.crc32(f"{master}:{text}".encode()) & 0x7FFFFFFF
 
 
-def _reporter(experiment: Experiment, epochs: int, extra_callbacks: list[Any]):
-    """A Keras callback that reports each epoch to Ray Tune, with a checkpoint."""
-    import keras
-    from ray import tune
+@dataclass
+class TrialModel:
+    """A compiled model, how to fit it, and (for hypermodels) the hyperparameters it used."""
 
-    every = experiment.output.checkpoint_every
+    model: Any
+    fit: Callable[..., Any]
+    settings: TrialSettings
+    hp: Any = None
+
+    @property
+    def active(self) -> Optional[list[str]]:
+        """Names of the hypermodel's hyperparameters this model used (None for builders)."""
+        if self.hp is None:
+            return None
+        from .hypermodel import active_values
+
+        return sorted(active_values(self.hp))
+
+
+def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, Any],
+                      hypermodel: Any = None, seed: Optional[int] = None) -> TrialModel:
+    """The model for ``config`` (seeded with ``seed``, by default the trial's own)."""
+    import keras
+
+    keras.utils.set_random_seed(derive_seed(experiment.search.seed, config) if seed is None
+                                else seed)
+    params = {k: v for k, v in config.items() if k != TRIAL_SEED_KEY}
+    if hypermodel is not None:
+        from .hypermodel import build_hypermodel
+
+        model, hp = build_hypermodel(hypermodel, params)
+        return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
+                          resolve_settings(experiment, {}), hp)
+    settings = resolve_settings(experiment, params)
+    model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
+    compile_model(model, settings.train, info.task)
+    return TrialModel(model, model.fit, settings)
+
+
+def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: Any) -> dict:
+    """Keyword arguments every ``fit`` call shares. A hypermodel gets ``batch_size`` only when
+    the spec sets it, as KerasTuner passes only what ``search()`` was given (its ``fit`` may
+    choose the batch size itself)."""
+    args: dict[str, Any] = {"shuffle": settings.train.shuffle, "verbose": 0}
+    if hypermodel is None or "batch_size" in experiment.train.model_fields_set:
+        args["batch_size"] = settings.batch_size
+    return args
+
+
+class _Reporter:
+    """Reports each epoch (the aggregate over executions) to Ray Tune, with a checkpoint."""
+
+    def __init__(self, experiment: Experiment, epochs: int, active: Optional[list[str]]):
+        self.experiment, self.epochs, self.active = experiment, epochs, active
+
+    def report(self, done: int, logs: list[dict[str, Any]], trials: list[TrialModel],
+               callbacks: list[list[Any]], all_stopped: bool, epoch_time: float) -> str:
+        """Report epoch ``done``; return the stop reason ("" to go on)."""
+        import keras
+        from ray import tune
+
+        exp = self.experiment
+        plain = [{k: float(v) for k, v in entry.items() if k != "learning_rate"} for entry in logs]
+        metrics: dict[str, Any] = aggregate_logs(plain, exp.search.aggregate,
+                                                 exp.objective.metric, exp.objective.mode)
+        metrics["epoch"] = done
+        metrics["lr"] = float(keras.ops.convert_to_numpy(trials[0].model.optimizer.learning_rate))
+        metrics["epoch_time_s"] = epoch_time
+        if self.active is not None:
+            metrics[ACTIVE_KEY] = ",".join(self.active)
+        reason = ""
+        if not math.isfinite(metrics.get("loss", 0.0)):
+            reason = STOP_REASONS[2]
+        elif all_stopped:  # EarlyStopping ended every execution
+            reason = STOP_REASONS[1]
+        elif done >= self.epochs:
+            reason = STOP_REASONS[0]
+        metrics["stop_reason"] = reason
+        if reason == STOP_REASONS[2] or (done % exp.output.checkpoint_every and not reason):
+            tune.report(metrics)
+            return reason
+        directory = Path(tempfile.mkdtemp(prefix="tunefleet-ckpt-"))
+        try:
+            n = len(trials)
+            for k, (trial, cbs) in enumerate(zip(trials, callbacks)):
+                target = execution_dir(directory, k, n)
+                target.mkdir(exist_ok=True)
+                save_state(target, trial.model, done, cbs)
+            if n > 1:
+                (directory / "meta.json").write_text(json.dumps({"epoch": done, "executions": n}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return reason
+
+
+def _report_callback(reporter: _Reporter, trial: TrialModel, stateful: list[Any]):
+    """One execution: report from inside ``fit`` at each epoch's end."""
+    import keras
 
     class ReportToTune(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self._started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            done = epoch + 1
-            metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-            metrics["epoch"] = done
-            metrics["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            metrics["epoch_time_s"] = time.perf_counter() - self._started
-            reason = ""
-            if not math.isfinite(metrics.get("loss", 0.0)):
-                reason = STOP_REASONS[2]
+            # EarlyStopping runs before us and sets stop_training when it gives up.
+            reason = reporter.report(epoch + 1, [logs or {}], [trial], [stateful],
+                                     self.model.stop_training,
+                                     time.perf_counter() - self._started)
+            if reason:
                 self.model.stop_training = True
-            elif self.model.stop_training:  # set by EarlyStopping, which runs before us
-                reason = STOP_REASONS[1]
-            elif done >= epochs:
-                reason = STOP_REASONS[0]
-            metrics["stop_reason"] = reason
-            if reason == STOP_REASONS[2] or (done % every and not reason):
-                tune.report(metrics)
-                return
-            directory = Path(tempfile.mkdtemp(prefix="tunefleet-ckpt-"))
-            try:
-                save_state(directory, self.model, done, extra_callbacks)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
-            finally:
-                shutil.rmtree(directory, ignore_errors=True)
 
     return ReportToTune()
 
 
-class _RestoreCallbacks:
-    """Sets saved callback progress after Keras' on_train_begin has reset it."""
+def _callback(**hooks: Callable[..., None]):
+    import keras
 
-    def __new__(cls, callbacks: list[Any], states: list[dict[str, Any]]):
-        import keras
-
-        class Restore(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                restore_callbacks(callbacks, states)
-
-        return Restore()
+    cb = keras.callbacks.Callback()
+    for name, fn in hooks.items():
+        setattr(cb, name, fn)
+    return cb
 
 
-def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experiment) -> None:
+def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experiment,
+                hypermodel: Any = None) -> None:
     """Ray Tune function trainable for one trial of ``experiment``.
 
-    Wrapped with ``tune.with_parameters`` so ``data`` travels once through the object store.
+    Wrapped with ``tune.with_parameters`` so ``data`` (and a hypermodel) travel once through
+    the object store.
     """
     from ray import tune
 
@@ -103,32 +188,56 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     import keras
 
     keras.backend.clear_session()  # a reused trial process starts each trial clean
-    keras.utils.set_random_seed(derive_seed(experiment.search.seed, config))
-    settings = resolve_settings(
-        experiment, {k: v for k, v in config.items() if k != TRIAL_SEED_KEY})
-    info = data.info
-    model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
-    compile_model(model, settings.train, info.task)
-    stateful = make_callbacks(settings.train)  # their progress goes into every checkpoint
-    restore: list[Any] = []
+    n = experiment.search.executions_per_trial
+    trial_seed = derive_seed(experiment.search.seed, config)
+    trials = [build_trial_model(experiment, data.info, config, hypermodel,
+                                execution_seed(trial_seed, k)) for k in range(n)]
+    settings = trials[0].settings
+    stateful = [make_callbacks(settings.train) for _ in trials]  # saved with each checkpoint
+    states: list[Optional[list[dict]]] = [None] * n
 
     start_epoch = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            meta = load_state(Path(directory), model)
-        start_epoch = int(meta["epoch"])
-        restore.append(_RestoreCallbacks(stateful, meta["callbacks"]))
+            for k, trial in enumerate(trials):
+                meta = load_state(execution_dir(Path(directory), k, n), trial.model)
+                states[k] = meta["callbacks"]
+                start_epoch = int(meta["epoch"])
     # The scheduler ends every trial at its budget (max_t); training to it is completing.
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:
         return
+    reporter = _Reporter(experiment, epochs, trials[0].active)
+    shared = dict(x=data.x_train, y=data.y_train, validation_data=(data.x_val, data.y_val),
+                  **fit_arguments(experiment, settings, hypermodel))
 
-    model.fit(
-        data.x_train, data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=epochs, initial_epoch=start_epoch,
-        batch_size=settings.batch_size, shuffle=settings.train.shuffle,
-        callbacks=[*stateful, *restore, _reporter(experiment, epochs, stateful)],
-        verbose=0,
-    )
+    def restore(k: int) -> list[Any]:
+        saved = states[k]
+        if saved is None:
+            return []
+        # Set saved progress after Keras' on_train_begin has reset it.
+        return [_callback(on_train_begin=lambda logs=None: restore_callbacks(stateful[k], saved))]
+
+    if n == 1:
+        trials[0].fit(epochs=epochs, initial_epoch=start_epoch, **shared,
+                      callbacks=[*stateful[0], *restore(0),
+                                 _report_callback(reporter, trials[0], stateful[0])])
+        return
+    stopped = [False] * n
+    last: list[dict[str, Any]] = [{} for _ in range(n)]
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+        for k, trial in enumerate(trials):
+            if stopped[k]:
+                continue  # an execution EarlyStopping ended keeps its last values
+            logs: dict[str, Any] = {}
+            capture = _callback(on_epoch_end=lambda e, l=None, out=logs: out.update(l or {}))
+            trial.fit(epochs=epoch + 1, initial_epoch=epoch, **shared,
+                      callbacks=[*stateful[k], *restore(k), capture])
+            states[k] = callback_states(stateful[k])
+            last[k] = logs
+            stopped[k] = bool(trial.model.stop_training)
+        if reporter.report(epoch + 1, last, trials, stateful, all(stopped),
+                           time.perf_counter() - started):
+            return
