@@ -61,7 +61,7 @@ def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
     try:
         return load_dataset(experiment.data, data)
     except DataNotFoundError as exc:
-        raise SpecError("data.dataset", str(exc)) from None
+        raise SpecError("data.path" if experiment.data.path else "data.dataset", str(exc)) from None
     except (ValueError, OSError) as exc:
         field = "data.path" if experiment.data.path else "data.dataset"
         raise SpecError(field, str(exc), experiment.data.path or experiment.data.dataset) from None

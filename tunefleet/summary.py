@@ -56,7 +56,9 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
     best_block: Optional[dict[str, Any]] = None
     best = study.best_trial()
     if best is not None:
-        best_config = {k: _plain(best[k]) for k in study.hyperparameters}
+        # Hyperparameters a conditional (hypermodel) configuration did not use are left out.
+        best_config = {k: _plain(best[k]) for k in study.hyperparameters
+                       if _plain(best[k]) is not None}
         history = study.history
         row = history[(history["trial_id"] == best["trial_id"])
                       & (history["epoch"] == best["best_epoch"])].iloc[-1]

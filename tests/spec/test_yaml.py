@@ -9,7 +9,8 @@ import pytest
 from tunefleet import Experiment
 from tunefleet.spec import apply_overrides, dump_yaml, load_yaml
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+COMPARISONS = [p for p in sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+               if "variants" in p.read_text()]
 
 
 def test_exponent_floats_read_as_numbers(tmp_path):
@@ -37,28 +38,17 @@ def test_fixed_values_round_trip(tmp_path):
     assert load_yaml(tmp_path / "spec.yaml")["search_space"]["kernel_size"] == 3
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_examples_validate(path):
+@pytest.mark.parametrize("path", COMPARISONS, ids=[p.name for p in COMPARISONS])
+def test_comparison_examples_validate(path):
+    """Comparison specs: every experiment they imply passes its checks (single-study examples
+    are checked in tests/test_examples.py)."""
     from tunefleet.runner import prepare
     from tunefleet.study_set import load_comparison
 
-    if "variants" in load_yaml(path):  # a comparison: every experiment it implies
-        spec, experiments = load_comparison(path)
-        assert len(experiments) == len(spec.variants) * len(spec.seeds)
-    else:
-        experiments = [Experiment.from_yaml(path)]
+    spec, experiments = load_comparison(path)
+    assert len(experiments) == len(spec.variants) * len(spec.seeds)
     for experiment in experiments:
         prepare(experiment)
-
-
-def test_comparison_spec_errors_name_the_variant(tmp_path):
-    from tunefleet import SpecError
-    from tunefleet.study_set import load_comparison
-
-    path = tmp_path / "cmp.yaml"
-    path.write_text("name: c\nbase: {name: b}\nvariants:\n  - {name: bad, set: {search: {algorithm: tpe}}}\n")
-    with pytest.raises(SpecError, match=r"^variants\[bad\]: search\.algorithm: unknown value 'tpe'"):
-        load_comparison(path)
 
 
 @pytest.mark.parametrize("space", [

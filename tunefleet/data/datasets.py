@@ -178,8 +178,13 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
         x_rest, x_test, y_rest, y_test = train_test_split(
             x, y, test_size=spec.test_fraction, random_state=seed, stratify=stratify(y))
         val_share = spec.validation_fraction / (1.0 - spec.test_fraction)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_share, random_state=seed, stratify=stratify(y_rest))
+    if raw.x_val is not None:
+        x_train, y_train = x_rest, y_rest
+        x_val = _images(raw.x_val) if images else np.asarray(raw.x_val, dtype="float32")
+        y_val = _labels(raw.y_val, task)
+    else:
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_rest, y_rest, test_size=val_share, random_state=seed, stratify=stratify(y_rest))
     if spec.max_train_samples and spec.max_train_samples < len(y_train):
         x_train, _, y_train, _ = train_test_split(
             x_train, y_train, train_size=spec.max_train_samples, random_state=seed,
@@ -201,15 +206,28 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
     return Dataset(training, x_test.astype("float32"), y_test)
 
 
-def arrays_as_raw(x: Any, y: Any, x_test: Any = None, y_test: Any = None) -> RawData:
-    """User arrays (NumPy or anything array-like) as :class:`RawData`."""
-    x, y = np.asarray(x), np.asarray(y)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} rows but y has {len(y)}; they must match")
-    if (x_test is None) != (y_test is None):
-        raise ValueError("pass both x_test and y_test, or neither")
-    return RawData(x, y, None if x_test is None else np.asarray(x_test),
-                   None if y_test is None else np.asarray(y_test), source="arrays")
+def arrays_as_raw(x: Any, y: Any, validation_data: Optional[tuple] = None,
+                  test_data: Optional[tuple] = None) -> RawData:
+    """User arrays (NumPy or array-like) as :class:`RawData`; ``validation_data`` and
+    ``test_data`` are optional ``(x, y)`` pairs, split from ``x, y`` when not given."""
+    pairs = {"x, y": (x, y), "validation_data": validation_data, "test_data": test_data}
+    arrays: dict[str, Optional[tuple[np.ndarray, np.ndarray]]] = {}
+    for name, pair in pairs.items():
+        if pair is None:
+            arrays[name] = None
+            continue
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"{name} must be a pair (x, y), got {type(pair).__name__}")
+        a, b = np.asarray(pair[0]), np.asarray(pair[1])
+        if len(a) != len(b):
+            raise ValueError(f"{name}: x has {len(a)} rows but y has {len(b)}; they must match")
+        if name != "x, y" and a.shape[1:] != np.asarray(x).shape[1:]:
+            raise ValueError(f"{name}: x has shape {a.shape[1:]} per row, the training x has "
+                             f"{np.asarray(x).shape[1:]}")
+        arrays[name] = (a, b)
+    (xs, ys), val, test = arrays["x, y"], arrays["validation_data"], arrays["test_data"]
+    return RawData(xs, ys, *(test or (None, None)), source="arrays",
+                   x_val=val[0] if val else None, y_val=val[1] if val else None)
 
 
 def save_test_split(dataset: Dataset, directory: Path) -> Path:

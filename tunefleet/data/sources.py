@@ -39,6 +39,8 @@ class RawData:
     y_test: Optional[np.ndarray] = None
     class_names: list[str] = field(default_factory=list)
     source: str = ""
+    x_val: Optional[np.ndarray] = None  # a validation split of the user's own (Python API)
+    y_val: Optional[np.ndarray] = None
 
 
 def _open(path: Path):

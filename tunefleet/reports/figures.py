@@ -93,7 +93,8 @@ def collect_parallel(study: StudyData) -> Parallel:
     """One polyline per scored trial across every searched hyperparameter."""
     col = f"best_{study.objective}"
     scored = study.trials.dropna(subset=[col])
-    names = study.hyperparameters
+    # A conditional hyperparameter no scored trial used has nothing to draw.
+    names = [n for n in study.hyperparameters if scored[n].notna().any()]
     log_scale = study.log_scale
     encoded = encode_configs(scored[names], log_scale) if names else pd.DataFrame(index=scored.index)
     values, ticks = [], []
@@ -124,12 +125,16 @@ def collect_effects(study: StudyData) -> Effects:
     scored = study.trials.dropna(subset=[col])
     panels = []
     for name in study.hyperparameters:
-        raw = scored[name]
+        raw = scored[name].dropna()
+        if raw.empty:
+            continue  # a conditional hyperparameter no scored trial used
         numeric = pd.to_numeric(raw, errors="coerce")
         categorical = study.scales[name] == "categorical" and not (
             numeric.notna().all() and raw.nunique() > 3)
         panels.append({"name": name, "x": raw.astype(str).to_numpy() if categorical else
-                       numeric.to_numpy(dtype=float), "y": scored[col].astype(float).to_numpy(),
+                       numeric.to_numpy(dtype=float),
+                       "y": scored.loc[raw.index, col].astype(float).to_numpy(),
                        "log": name in study.log_scale, "categorical": categorical,
-                       "stopped": (scored["status"] == "stopped_by_scheduler").to_numpy()})
+                       "stopped": (scored.loc[raw.index, "status"]
+                                   == "stopped_by_scheduler").to_numpy()})
     return Effects(study.objective, panels)

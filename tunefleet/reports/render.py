@@ -61,17 +61,23 @@ def _study_markdown(report: Any) -> str:
              + f"; {int(study.trials['epochs'].sum())} epochs trained.", ""]
     best = study.best_trial()
     if best is not None:
+        spread = best.get(f"std_{study.objective}")
+        executions = exp.search.executions_per_trial
+        value = f"**{best[f'best_{study.objective}']:.4f}**" + (
+            f" ± {spread:.4f} (mean ± standard deviation of {executions} executions)"
+            if spread is not None and pd.notna(spread) else "")
+        used = [h for h in study.hyperparameters if pd.notna(best[h])]
         lines += ["## Best configuration", "",
                   f"Trial `{best['trial_id']}`, best {study.objective} "
-                  f"**{best[f'best_{study.objective}']:.4f}** at epoch {int(best['best_epoch'])}.", "",
-                  _table(pd.DataFrame({"hyperparameter": study.hyperparameters,
-                                       "value": [best[h] for h in study.hyperparameters]})), ""]
+                  f"{value} at epoch {int(best['best_epoch'])}.", "",
+                  _table(pd.DataFrame({"hyperparameter": used,
+                                       "value": [best[h] for h in used]})), ""]
     if report.test is not None:
         t = report.test
         lines += ["## Best model on the held-out test split", "",
                   f"{t.n_test} test examples, never seen while tuning. Model from {t.source}; "
                   "exported as `best_model.keras`.", "",
-                  _table(pd.DataFrame({"metric": list(t.metrics), "value": list(t.metrics.values())})), ""]
+                  _table(_test_table(t)), ""]
         if t.per_class:
             per_class = pd.DataFrame(t.per_class).T.reset_index().rename(columns={"index": "class"})
             lines += ["### Per class", "", _table(per_class), "", image("confusion", "confusion matrix"), ""]
@@ -96,10 +102,21 @@ def _study_markdown(report: Any) -> str:
     lines += ["Objective against each hyperparameter:", "", image("effects", "effects"), "",
               image("parallel", "parallel coordinates"), "", "## Trials", "",
               "The 20 best (all of them in `trials.csv`, every epoch in `history.csv`):", ""]
-    cols = ["trial_id", *study.hyperparameters, "status", "epochs", f"best_{study.objective}", "time_s"]
+    cols = ["trial_id", *study.hyperparameters, "status", "epochs", f"best_{study.objective}",
+            *([f"std_{study.objective}"] if f"std_{study.objective}" in study.trials else []),
+            "time_s"]
     top = study.trials.sort_values(f"best_{study.objective}", ascending=study.mode == "min").head(20)
     lines += [_table(top[cols]), ""]
     return "\n".join(lines)
+
+
+def _test_table(t: Any) -> pd.DataFrame:
+    """Test metrics; with several executions, mean ± standard deviation over them."""
+    if not t.metrics_std:
+        return pd.DataFrame({"metric": list(t.metrics), "value": list(t.metrics.values())})
+    return pd.DataFrame({"metric": list(t.metrics),
+                         "mean ± std": [f"{v:.4f} ± {t.metrics_std[m]:.4f}"
+                                        for m, v in t.metrics.items()]})
 
 
 def write_study_documents(report: Any) -> dict[str, Path]:

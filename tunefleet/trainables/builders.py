@@ -72,14 +72,16 @@ def cnn(info: DataInfo, *, conv_blocks: int = 2, filters: int = 32,
         filters_growth: str = "double", kernel_size: int = 3, pooling: str = "max",
         batch_norm: bool = False, conv_dropout: float = 0.0, dense_layers: int = 1,
         dense_units: int = 64, dropout: float = 0.0, activation: str = "relu",
-        l1: float = 0.0, l2: float = 0.0, augment_flip: str = "none",
-        augment_rotation: float = 0.0, augment_translation: float = 0.0,
-        augment_zoom: float = 0.0) -> Any:
+        l1: float = 0.0, l2: float = 0.0, max_filters: int | None = None,
+        pool_last: bool = True, augment_flip: str = "none", augment_rotation: float = 0.0,
+        augment_translation: float = 0.0, augment_zoom: float = 0.0) -> Any:
     """[Augmentation], conv blocks (conv → [batch norm] → activation → [pool] → [dropout]),
     then dense layers (dense → activation → [dropout]) and the task's output layer.
 
-    ``filters_growth``: ``double`` doubles the filters each block, ``constant`` keeps them.
-    ``l1``/``l2`` regularize every conv and dense kernel.
+    ``filters_growth``: ``double`` doubles the filters each block (up to ``max_filters``),
+    ``constant`` keeps them; ``pool_last: false`` skips the pooling after the last block (the
+    classic Conv32-Pool-Conv64-Pool-Conv64). ``l1``/``l2`` regularize every conv and dense
+    kernel.
     """
     import keras
 
@@ -88,22 +90,24 @@ def cnn(info: DataInfo, *, conv_blocks: int = 2, filters: int = 32,
                          f"{info.input_shape}; use builder: mlp for tabular data")
     if filters_growth not in ("double", "constant"):
         raise ValueError(f"filters_growth must be double or constant, got {filters_growth!r}")
-    if pooling not in ("max", "average", "none"):
-        raise ValueError(f"pooling must be max, average or none, got {pooling!r}")
+    if pooling not in ("max", "avg", "none"):
+        raise ValueError(f"pooling must be max, avg or none, got {pooling!r}")
     reg = _regularizer(l1, l2)
     inputs = keras.Input(shape=info.input_shape)
     x = inputs
     for layer in augmentation(augment_flip, augment_rotation, augment_translation, augment_zoom):
         x = layer(x)
     size = min(info.input_shape[:2])
-    for block in range(int(conv_blocks)):
+    blocks = int(conv_blocks)
+    for block in range(blocks):
         n = int(filters) * (2 ** block if filters_growth == "double" else 1)
+        n = min(n, int(max_filters)) if max_filters else n
         x = keras.layers.Conv2D(n, int(kernel_size), padding="same", kernel_regularizer=reg,
                                 use_bias=not batch_norm)(x)
         if batch_norm:
             x = keras.layers.BatchNormalization()(x)
         x = keras.layers.Activation(activation)(x)
-        if pooling != "none":
+        if pooling != "none" and (pool_last or block < blocks - 1):
             if size < 2:
                 raise ValueError(f"conv_blocks={conv_blocks} with pooling halves the "
                                  f"{info.input_shape[0]}x{info.input_shape[1]} image below one "
@@ -121,17 +125,25 @@ def cnn(info: DataInfo, *, conv_blocks: int = 2, filters: int = 32,
     return keras.Model(inputs, output_layer(info)(x), name="cnn")
 
 
-def mlp(info: DataInfo, *, layers: int = 2, units: int = 64, dropout: float = 0.0,
+def mlp(info: DataInfo, *, layers: int = 2, units: int | list[int] = 64, dropout: float = 0.0,
         activation: str = "relu", batch_norm: bool = False, l1: float = 0.0,
         l2: float = 0.0) -> Any:
-    """Dense layers (dense → [batch norm] → activation → [dropout]); images are flattened."""
+    """Dense layers (dense → [batch norm] → activation → [dropout]); images are flattened.
+
+    ``units`` is one width for every layer, or a list with one width per layer
+    (``layers: 2, units: [128, 64]``).
+    """
     import keras
 
+    widths = list(units) if isinstance(units, (list, tuple)) else [units] * int(layers)
+    if len(widths) != int(layers):
+        raise ValueError(f"units lists one width per layer: got {len(widths)} widths "
+                         f"({widths}) for layers={layers}")
     reg = _regularizer(l1, l2)
     inputs = keras.Input(shape=info.input_shape)
     x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
-    for _ in range(int(layers)):
-        x = keras.layers.Dense(int(units), kernel_regularizer=reg, use_bias=not batch_norm)(x)
+    for width in widths:
+        x = keras.layers.Dense(int(width), kernel_regularizer=reg, use_bias=not batch_norm)(x)
         if batch_norm:
             x = keras.layers.BatchNormalization()(x)
         x = keras.layers.Activation(activation)(x)

@@ -9,7 +9,7 @@ from ..data import DataInfo, TrainingData
 from ..spec import TUNABLE_TRAIN_FIELDS, Experiment, SpecError
 from ..spec.base import suggest
 from ..spec.space import entry_values
-from .builders import builder_parameters, resolve_builder
+from .builders import BUILDERS, builder_parameters, resolve_builder
 from .settings import METRICS_BY_TASK, reported_metrics
 
 __all__ = ["check_experiment", "check_hypermodel"]
@@ -47,6 +47,8 @@ def check_experiment(experiment: Experiment, info: DataInfo) -> None:
                         fix="use builder: mlp")
     if experiment.model.builder == "cnn":
         _check_cnn_depth(experiment, info)
+    if experiment.model.builder in BUILDERS:
+        _check_builds(experiment, info)
 
     valid_metrics = METRICS_BY_TASK[info.task]
     for name in experiment.train.metrics or []:
@@ -62,6 +64,54 @@ def check_experiment(experiment: Experiment, info: DataInfo) -> None:
                             f"{', '.join(reported)} (add more with train.metrics)")
 
 
+def _check_builds(experiment: Experiment, info: DataInfo, limit: int = 60) -> None:
+    """Build the model (no training) with the fixed params, then with each tuned builder
+    parameter at each listed value or range end, so a value the builder rejects is reported
+    here rather than by every trial. A value counts as rejected only if it fails beside every
+    value of the other tuned parameters tried (a deep CNN may need ``pooling: none``)."""
+    import keras
+
+    builder = BUILDERS[experiment.model.builder]
+    base = dict(experiment.model.params)
+    tuned: dict[str, list[Any]] = {}
+    for key, entry in experiment.search_space.items():
+        if key in TUNABLE_TRAIN_FIELDS:
+            continue
+        if entry.type == "fixed":
+            base[key] = entry.value
+        else:
+            tuned[key] = entry_values(entry)
+    budget = [limit]
+
+    def builds(kwargs: dict[str, Any]) -> Exception | None:
+        if budget[0] <= 0:
+            return None  # out of checks: let it pass rather than stall the start
+        budget[0] -= 1
+        try:
+            builder(info, **kwargs)
+            return None
+        except (ValueError, TypeError) as exc:
+            return exc
+        finally:
+            keras.backend.clear_session()
+
+    error = builds(base)
+    if error is not None and all(builds({**base, key: value}) is not None
+                                 for key, values in tuned.items() for value in values):
+        raise SpecError("model.params", f"builder '{experiment.model.builder}' rejects them: "
+                        f"{error}", base) from None
+    for key, values in tuned.items():
+        for value in values:
+            first = builds({**base, key: value})
+            if first is None:
+                continue
+            others = ({**base, key: value, other: w} for other, ws in tuned.items()
+                      if other != key for w in ws)
+            if all(builds(kwargs) is not None for kwargs in others):
+                raise SpecError(f"search_space.{key}", f"builder '{experiment.model.builder}' "
+                                f"rejects it: {first}", value) from None
+
+
 def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
     space = experiment.search_space
     params = experiment.model.params
@@ -71,7 +121,8 @@ def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
     blocks = max(entry_values(space["conv_blocks"])) if "conv_blocks" in space else params.get(
         "conv_blocks", 2)
     size = min(info.input_shape[:2])
-    if 2 ** int(blocks) > size:
+    pools = int(blocks) - (0 if params.get("pool_last", True) else 1)
+    if 2 ** pools > size:
         field = "search_space.conv_blocks" if "conv_blocks" in space else "model.params.conv_blocks"
         raise SpecError(field, f"{blocks} pooled conv blocks shrink the {info.input_shape[0]}x"
                         f"{info.input_shape[1]} images of '{info.name}' below one pixel", blocks,

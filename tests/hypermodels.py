@@ -1,0 +1,71 @@
+"""KerasTuner hypermodels written as users write them (imported by trial processes by name)."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner as kt
+
+
+def layered_mlp(hp):
+    """Layers in a loop (units_i exists only for some num_layers), a flag that adds a dropout
+    per layer, an optimizer with a conditional_scope'd momentum, a log-scale learning rate."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    for i in range(hp.Int("num_layers", 1, 3)):
+        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 8, 32, step=8), activation="relu"))
+        if hp.Boolean("use_dropout"):
+            model.add(keras.layers.Dropout(hp.Float(f"dropout_{i}", 0.0, 0.4, step=0.2)))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    name = hp.Choice("optimizer", ["adam", "sgd"])
+    lr = hp.Float("lr", 1e-3, 3e-2, sampling="log")
+    if name == "sgd":
+        with hp.conditional_scope("optimizer", ["sgd"]):
+            optimizer = keras.optimizers.SGD(lr, momentum=hp.Float("momentum", 0.0, 0.9))
+    else:
+        optimizer = keras.optimizers.Adam(lr)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def grid_mlp(hp):
+    """A small fully discrete space: 2 layer counts, units per layer from {8, 16}."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    for i in range(hp.Int("num_layers", 1, 2)):
+        model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [8, 16]), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(hp.Fixed("lr", 0.01)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class BatchSizeHyperModel(kt.HyperModel):
+    """Tunes the batch size in fit(), as KerasTuner's documentation shows."""
+
+    def build(self, hp):
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(hp.Int("units", 8, 16, step=8),
+                                                     activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
+
+
+def continuous_parent(hp):
+    """Which layers exist depends on a continuous Float: not searchable."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    if hp.Float("width", 0.0, 1.0) > 0.5:
+        model.add(keras.layers.Dense(hp.Int("units", 8, 16, step=8)))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def uncompiled(hp):
+    """Forgets to compile."""
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                             keras.layers.Dense(10, activation="softmax")])

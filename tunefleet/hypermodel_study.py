@@ -1,0 +1,103 @@
+"""The Python entry point for KerasTuner users: ``tune_hypermodel(build_model, x, y, ...)`` runs
+the hypermodel under Ray Tune the way ``tuner.search(x, y, ...)`` would run it in one process,
+and ``best_hyperparameters`` hands the winner back as a ``keras_tuner.HyperParameters``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .data import arrays_as_raw
+from .spec import SpecError, apply_overrides
+from .summary import StudyResult
+
+__all__ = ["tune_hypermodel", "best_hyperparameters"]
+
+
+def _objective(objective: Any) -> dict[str, Any]:
+    """``"val_accuracy"`` or a ``keras_tuner.Objective`` as the spec's objective section."""
+    if isinstance(objective, str):
+        return {"metric": objective}
+    name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
+    if name is None:
+        raise SpecError("objective", "must be a metric name or a keras_tuner.Objective",
+                        objective, fix="pass e.g. objective='val_accuracy'")
+    return {"metric": name, "mode": direction}
+
+
+def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float = 0.2,
+                    validation_data: Optional[tuple] = None, test_data: Optional[tuple] = None,
+                    objective: Any = "val_accuracy", max_trials: int = 10,
+                    search: str = "hyperopt", scheduler: str = "asha", epochs: int = 10,
+                    batch_size: Optional[int] = None, executions_per_trial: int = 1,
+                    name: str = "hypermodel", directory: Union[str, Path] = "tunefleet_results",
+                    overwrite: bool = False, seed: int = 0, report: bool = True,
+                    settings: Optional[list[str]] = None) -> StudyResult:
+    """Tune a KerasTuner ``build_model(hp)`` function or ``HyperModel`` on ``x, y``.
+
+    - ``validation_split`` / ``validation_data`` as in ``tuner.search``; ``test_data=(x, y)``
+      is held out for the report (without it, 20% of ``x, y`` is held out);
+    - ``search``: ``hyperopt`` (TPE), ``random`` or ``grid``; ``scheduler``: ``asha``,
+      ``hyperband``, ``median`` or ``fifo``; ``max_trials`` configurations (a grid runs each of
+      its configurations once);
+    - ``settings``: further spec settings as ``"section.key=value"`` strings, as on the command
+      line (``"train.early_stopping.patience=5"``, ``"resources.cpu=2"``).
+
+    Returns the finished study; its report (test metrics of the best model, figures) is in
+    ``directory/name/report`` unless ``report=False``.
+    """
+    from .runner import run
+
+    spec: dict[str, Any] = {
+        "name": name,
+        "data": {"dataset": "arrays", "validation_fraction": validation_split, "seed": seed},
+        "model": {"hypermodel": _reference(hypermodel)},
+        "train": {"epochs": epochs, **({"batch_size": batch_size} if batch_size else {})},
+        "search": {"algorithm": search, "seed": seed,
+                   "num_samples": 1 if search == "grid" else max_trials,
+                   "executions_per_trial": executions_per_trial},
+        "scheduler": {"name": scheduler},
+        "objective": _objective(objective),
+        "output": {"dir": str(directory)},
+    }
+    spec = apply_overrides(spec, settings or [])
+    try:
+        data = arrays_as_raw(x, y, validation_data, test_data)
+    except ValueError as exc:
+        raise SpecError("data", str(exc)) from None
+    result = run(spec, overwrite=overwrite, data=data, hypermodel=hypermodel)
+    if report:
+        from .reports import build_study_report
+
+        build_study_report(result.path, hypermodel=hypermodel)
+    return result
+
+
+def _reference(hypermodel: Any) -> str:
+    from .trainables.hypermodel import hypermodel_reference
+
+    return hypermodel_reference(hypermodel)
+
+
+def best_hyperparameters(study: Union[StudyResult, str, Path]) -> Any:
+    """The best trial's values as a ``keras_tuner.HyperParameters`` holding the whole discovered
+    space, so that ``build_model(best_hyperparameters(study))`` builds the winning model."""
+    import json
+
+    import keras_tuner as kt
+
+    from .search_spaces.hypermodel_space import SPACE_FILE
+
+    path = Path(study.path if isinstance(study, StudyResult) else study)
+    space_file = path / SPACE_FILE
+    if not space_file.is_file():
+        raise SpecError(str(path), "is not a hypermodel study (no search_space.json)",
+                        fix="best_hyperparameters is for studies of a KerasTuner hypermodel; "
+                        "read summary.json's best.config otherwise")
+    summary = json.loads((path / "summary.json").read_text())
+    if not summary.get("best"):
+        raise SpecError(str(path), "has no best trial (no trial reported a finite objective)")
+    config = json.loads(space_file.read_text())["keras_tuner"]
+    hp = kt.HyperParameters.from_config({"space": config.get("space", []), "values": {}})
+    hp.values = dict(summary["best"]["config"])
+    return hp
