@@ -49,9 +49,9 @@ def test_study_contract(ray_local, tmp_path, searcher, scheduler):
     expected = 4
     assert len(result.trials) == expected
     assert set(result.trials["status"]) <= {"completed", "stopped_by_scheduler"}
-    assert result.trials["epochs"].between(1, 4).all()
+    assert result.trials["epochs_trained"].between(1, 4).all()
     completed = result.trials[result.trials["status"] == "completed"]
-    assert (completed["epochs"] == 4).all() and len(completed) >= 1
+    assert (completed["epochs_trained"] == 4).all() and len(completed) >= 1
     if scheduler == "fifo":
         assert len(completed) == expected
 
@@ -65,7 +65,7 @@ def test_study_contract(ray_local, tmp_path, searcher, scheduler):
     assert Experiment.from_dict(load_yaml(study / "spec.yaml")) == experiment
     summary = json.loads((study / "summary.json").read_text())
     assert summary["trials"]["total"] == expected
-    assert summary["epochs_total"] == int(result.trials["epochs"].sum())
+    assert summary["epochs_total"] == int(result.trials["epochs_trained"].sum())
     assert summary["best"]["checkpoint"] and (study / "data" / "test.npz").exists()
     if scheduler != "hyperband":  # only synchronous HyperBand pauses; nothing else restores
         for trial_id in result.trials["trial_id"]:

@@ -32,7 +32,7 @@ def test_asha_on_digits_learns_and_stops_weak_trials(ray_local, tmp_path):
     assert len(result.trials) == 4
     assert result.best_metrics["val_accuracy"] > 0.8
     stopped = result.trials[result.trials["status"] == "stopped_by_scheduler"]
-    assert len(stopped) >= 1 and (stopped["epochs"] < 6).all()
+    assert len(stopped) >= 1 and (stopped["epochs_trained"] < 6).all()
     assert result.summary["trials"]["stopped_by_scheduler"] == len(stopped)
 
 
@@ -91,7 +91,7 @@ def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path)
     assert errored["reason"].str.contains("deliberate failure for units=13").all()
     failed = result.trials[result.trials["status"] == "failed"]
     assert failed["reason"].str.contains("loss became NaN at epoch 1").all()
-    assert (failed["epochs"] == 1).all()
+    assert (failed["epochs_trained"] == 1).all()
     assert result.best_config["explode"] is False and result.finished == 2
 
 
@@ -116,7 +116,7 @@ def test_early_stopping_ends_a_trial_and_says_so(ray_local, tmp_path):
     result = run(spec)
     row = result.trials.iloc[0]
     assert row["status"] == "early_stopped"
-    assert row["epochs"] == 2  # epoch 1 sets the baseline, epoch 2 fails to improve by 100
+    assert row["epochs_trained"] == 2  # epoch 1 sets the baseline, epoch 2 fails to improve by 100
 
 
 def test_training_aids_run_and_change_the_learning_rate(ray_local, tmp_path):

@@ -77,7 +77,7 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
         "trials": {"total": len(trials), **counts},
         "best": best_block,
         "wall_time_s": round(wall_time_s, 3),
-        "epochs_total": int(trials["epochs"].sum()),
+        "epochs_total": int(trials["epochs_trained"].sum()),
         "resources_per_trial": {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
         "cluster": cluster,
     }

@@ -54,7 +54,7 @@ def test_tables_have_the_expected_rows_columns_and_statuses(study, report):
     assert dict(zip(trials["trial_id"], trials["status"])) == dict(
         zip(study.trials["trial_id"], study.trials["status"]))
     history = pd.read_csv(report.files["history"])
-    assert len(history) == trials["epochs"].sum()
+    assert len(history) == trials["epochs_trained"].sum()
     assert {"trial_id", "epoch", "elapsed_s", "val_accuracy", "val_loss", "loss"} <= set(history.columns)
 
 

@@ -82,7 +82,7 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
             f"best {objective}": run.best[-1] if len(run.best) else None,
             f"test {test_key or 'metric'}": test_value,
             "wall time (s)": study.summary.get("wall_time_s", float(run.elapsed_s.max()) if len(run.elapsed_s) else None),
-            "epochs": int(study.trials["epochs"].sum()),
+            "epochs": int(study.trials["epochs_trained"].sum()),
             "time to target (s)": seconds, "epochs to target": epochs,
             "most important": _most_important(study),
         })
@@ -102,7 +102,7 @@ def build_comparison_report(paths: Sequence[str | Path], out_dir: str | Path,
     by_setting = comparison.table.groupby(["search", "scheduler"], sort=False).agg(
         studies=("study", "count"), best_mean=(f"best {comparison.objective}", "mean"),
         best_std=(f"best {comparison.objective}", "std"), wall_time_mean=("wall time (s)", "mean"),
-        epochs_mean=("epochs", "mean")).reset_index()
+        epochs_mean=("epochs_trained", "mean")).reset_index()
     lead = by_setting.sort_values("best_mean", ascending=comparison.mode == "min").iloc[0]
     fastest = by_setting.sort_values("wall_time_mean").iloc[0]
     text = "\n".join([

@@ -125,7 +125,7 @@ def load_study(path: str | Path) -> StudyData:
         row.update({k: config.get(k) for k in searched})
         if ACTIVE_KEY in last:
             row[ACTIVE_KEY] = last[ACTIVE_KEY]
-        row.update({"status": status, "reason": reason, "epochs": 0,
+        row.update({"status": status, "reason": reason, "epochs_trained": 0,
                     "time_s": float(last.get("time_total_s", 0.0)),
                     "cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu,
                     TRIAL_SEED_KEY: config.get(TRIAL_SEED_KEY)})
@@ -160,7 +160,7 @@ def load_study(path: str | Path) -> StudyData:
     table = []
     for row, trial_dir in rows_meta:
         trial_id = row["trial_id"]
-        row["epochs"] = int(epochs.get(trial_id, 0))
+        row["epochs_trained"] = int(epochs.get(trial_id, 0))
         row["checkpoint"] = _best_checkpoint(trial_dir, by_trial_rows[trial_id], objective, mode) if (
             trial_id in by_trial_rows) else None
         for key, series in aggregated.items():
@@ -174,7 +174,7 @@ def load_study(path: str | Path) -> StudyData:
             row[f"std_{objective}"] = float(at[spread].iloc[-1]) if not at.empty else None
         table.append(row)
     # A study whose trials all failed before reporting still has every column a report reads.
-    columns = ["trial_id", *searched, "status", "reason", "epochs", "time_s", "cpu", "gpu",
+    columns = ["trial_id", *searched, "status", "reason", "epochs_trained", "time_s", "cpu", "gpu",
                TRIAL_SEED_KEY, "checkpoint", f"best_{objective}", "best_epoch"]
     trials_df = pd.DataFrame(table).reindex(columns=list(dict.fromkeys(
         [*columns, *(table[0] if table else [])])))

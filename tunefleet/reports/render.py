@@ -58,7 +58,7 @@ def _study_markdown(report: Any) -> str:
              f"**{study.objective}** ({study.mode}). {len(study.trials)} trials: "
              + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
              + (f"; wall time {summary['wall_time_s']:.1f} s" if "wall_time_s" in summary else "")
-             + f"; {int(study.trials['epochs'].sum())} epochs trained.", ""]
+             + f"; {int(study.trials['epochs_trained'].sum())} epochs trained.", ""]
     best = study.best_trial()
     if best is not None:
         spread = best.get(f"std_{study.objective}")
@@ -102,7 +102,7 @@ def _study_markdown(report: Any) -> str:
     lines += ["Objective against each hyperparameter:", "", image("effects", "effects"), "",
               image("parallel", "parallel coordinates"), "", "## Trials", "",
               "The 20 best (all of them in `trials.csv`, every epoch in `history.csv`):", ""]
-    cols = ["trial_id", *study.hyperparameters, "status", "epochs", f"best_{study.objective}",
+    cols = ["trial_id", *study.hyperparameters, "status", "epochs_trained", f"best_{study.objective}",
             *([f"std_{study.objective}"] if f"std_{study.objective}" in study.trials else []),
             "time_s"]
     top = study.trials.sort_values(f"best_{study.objective}", ascending=study.mode == "min").head(20)

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -182,6 +183,10 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     """
     from ray import tune
 
+    # A reused trial process waits this long for the previous trial's thread to end. Ray's
+    # default (2 s) is shorter than one epoch on real data, and a stopped trial whose thread
+    # was still in its epoch then made the next trial fail ("reset_config() ... return True").
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "120")
     configure_trial_devices(experiment.resources.cpu, experiment.resources.gpu)
     # Ray logs every checkpoint it stores; with one per epoch that drowns the progress table.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
