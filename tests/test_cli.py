@@ -66,6 +66,19 @@ def test_preview_prints_the_plan_without_training(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
+    spec = tmp_path / "hm.yaml"
+    spec.write_text("name: hm\nmodel: {hypermodel: 'tests.hypermodels:grid_mlp'}\n"
+                    "train: {epochs: 2}\nsearch: {algorithm: grid}\n"
+                    "objective: {metric: val_accuracy}\n")
+    proc = _tunefleet("preview", str(spec), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "hypermodel tests.hypermodels:grid_mlp" in out
+    assert "grid: 6 trials" in out
+    assert "units_1" in out and "if num_layers in [2]" in out
+
+
 def test_preview_shows_asha_rungs(tmp_path):
     proc = _tunefleet("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

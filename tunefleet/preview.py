@@ -33,6 +33,7 @@ class Plan:
     epoch_budget: int
     cut_epochs: list[int]
     max_total_epochs: int
+    executions: int
     cpu: float
     gpu: float
     reuse_processes: bool
@@ -68,7 +69,9 @@ def collect_plan(experiment: Experiment) -> Plan:
                else {k: describe_entry(v) for k, v in experiment.search_space.items()}),
         scheduler=experiment.scheduler.name, max_epochs=experiment.max_epochs,
         epoch_budget=experiment.epoch_budget, cut_epochs=cut_epochs(experiment),
-        max_total_epochs=trials * min(experiment.max_epochs, experiment.epoch_budget), cpu=experiment.resources.cpu,
+        max_total_epochs=(trials * experiment.search.executions_per_trial
+                          * min(experiment.max_epochs, experiment.epoch_budget)),
+        executions=experiment.search.executions_per_trial, cpu=experiment.resources.cpu,
         gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
@@ -106,7 +109,9 @@ def render_plan(plan: Plan) -> str:
         ("Data", f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} test,"
                  f" input {plan.input_shape}"),
         ("Model", plan.builder),
-        ("Search", f"{plan.search}: {plan.trials} trials{grid}"),
+        ("Search", f"{plan.search}: {plan.trials} trials{grid}" + (
+            f", each trained {plan.executions} times (executions_per_trial)"
+            if plan.executions > 1 else "")),
         *(("  " + k, v) for k, v in plan.space.items()),
         ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; may stop or pause "
                       f"trials at epochs {cuts}"),

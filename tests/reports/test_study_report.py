@@ -42,7 +42,7 @@ def report(study):
 def test_tables_have_the_expected_rows_columns_and_statuses(study, report):
     trials = pd.read_csv(report.files["trials"])
     assert len(trials) == 6
-    for col in ("trial_id", "units", "learning_rate", "status", "reason", "epochs", "time_s", "cpu",
+    for col in ("trial_id", "units", "learning_rate", "status", "reason", "epochs_trained", "time_s", "cpu",
                 "gpu", "best_val_accuracy", "last_val_accuracy", "best_loss", "last_val_loss",
                 "best_epoch", "checkpoint"):
         assert col in trials.columns, col

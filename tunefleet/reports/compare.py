@@ -102,7 +102,7 @@ def build_comparison_report(paths: Sequence[str | Path], out_dir: str | Path,
     by_setting = comparison.table.groupby(["search", "scheduler"], sort=False).agg(
         studies=("study", "count"), best_mean=(f"best {comparison.objective}", "mean"),
         best_std=(f"best {comparison.objective}", "std"), wall_time_mean=("wall time (s)", "mean"),
-        epochs_mean=("epochs_trained", "mean")).reset_index()
+        epochs_mean=("epochs", "mean")).reset_index()
     lead = by_setting.sort_values("best_mean", ascending=comparison.mode == "min").iloc[0]
     fastest = by_setting.sort_values("wall_time_mean").iloc[0]
     text = "\n".join([
