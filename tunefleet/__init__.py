@@ -4,12 +4,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .hypermodel_study import best_hyperparameters, tune_hypermodel
-from .runner import run
+from .runner import resume, run
 from .spec import Experiment, SpecError
 from .summary import StudyResult
 
 __all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare",
-           "tune_hypermodel", "best_hyperparameters"]
+           "tune_hypermodel", "best_hyperparameters", "resume"]
 
 
 def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):

@@ -38,17 +38,80 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
         set_: Optional[List[str]] = SetOption,
         address: Optional[str] = typer.Option(None, help="Ray address: local, auto, host:port."),
         overwrite: bool = typer.Option(False, help="Replace an existing study directory."),
+        resume: bool = typer.Option(False, help="Continue the existing study directory of SPEC "
+                                    "(as `tunefleet resume`); start it if there is none."),
         report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end.")) -> None:
     """Run the study described by SPEC, print the best configuration, write the report."""
-    from .runner import run as run_study
+    from .runner import as_experiment, resume as resume_study, run as run_study
 
     try:
+        if resume and overwrite:
+            raise SpecError("--resume", "and --overwrite contradict each other",
+                            fix="pass one of them")
+        if resume:
+            study_dir = as_experiment(spec, _overrides(set_, address)).study_dir
+            if (study_dir / "spec.yaml").exists():
+                _finish(resume_study(study_dir), report)
+                return
         result = run_study(spec, _overrides(set_, address), overwrite=overwrite)
     except SpecError as exc:
         _fail(exc)
+    _finish(result, report)
+
+
+@app.command("submit")
+def submit_cmd(spec: Path = typer.Argument(..., help="Experiment spec (YAML); its directory "
+                                           "travels with the job."),
+               address: str = typer.Option(..., help="The cluster's dashboard: http://HEAD:8265."),
+               set_: Optional[List[str]] = SetOption,
+               wait: bool = typer.Option(False, help="Stream the job's logs until it ends and "
+                                         "exit with its status."),
+               driver_cpus: float = typer.Option(1.0, help="CPUs reserved for the study's "
+                                                 "driver on the cluster."),
+               driver_gpus: float = typer.Option(0.0, help="GPUs reserved for the driver (the "
+                                                 "report evaluates the best model there)."),
+               pip: Optional[List[str]] = typer.Option(None, help="Extra pip packages for the "
+                                                       "job's environment (repeatable).")) -> None:
+    """Submit the study to a Ray cluster as a Ray job (Ray's Job Submission API)."""
+    from .cluster.submit import follow_job, submit_study
+
+    try:
+        job = submit_study(spec, address, list(set_ or []), driver_cpus=driver_cpus,
+                           driver_gpus=driver_gpus, pip=list(pip or []) or None)
+    except SpecError as exc:
+        _fail(exc)
+    out.print(f"submitted job [bold]{job.job_id}[/] to {job.address}: {job.entrypoint}")
+    for what, command in job.commands().items():
+        out.print(f"  {what:7s} {command}")
+    if wait:
+        status = follow_job(job, typer.echo)
+        out.print(f"job {job.job_id}: {status}")
+        raise typer.Exit(0 if status == "SUCCEEDED" else 1)
+
+
+@app.command("resume")
+def resume_cmd(study_dir: Path = typer.Argument(..., help="The study directory "
+                                                "(output.dir/<name>) whose driver died."),
+               report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
+    """Continue a study whose driver died: finished trials are kept, the others continue from
+    their last checkpoint, and the searcher and scheduler carry on."""
+    from .runner import resume as resume_study
+
+    try:
+        result = resume_study(study_dir)
+    except SpecError as exc:
+        _fail(exc)
+    _finish(result, report)
+
+
+def _finish(result, report: bool) -> None:
+    """Print the summary, write the report, and exit non-zero if the study did not succeed."""
     _print_summary(result)
     if report and result.summary.get("best"):
         _report_or_warn(result.path)
+    if result.summary.get("stopped"):
+        err.print(f"[bold red]study stopped[/]: {result.summary['stopped']}")
+        raise typer.Exit(1)
     if result.finished == 0:
         err.print("[bold red]no trial finished[/]: see the reasons above and in "
                   f"{result.path / 'trials.csv'}")

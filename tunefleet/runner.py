@@ -9,18 +9,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .cluster import check_fits, concurrent_trials, connect, disconnect
+from .cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
 from .data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
 from .schedulers import make_scheduler
 from .search_spaces import make_searcher, to_ray_space, total_trials
 from .search_spaces.conditional import make_conditional_searcher
 from .search_spaces.hypermodel_space import HypermodelSpace
-from .spec import Experiment, SpecError, dump_yaml
+from .failure_policy import FailureTracker
+from .spec import Experiment, SpecError, dump_yaml, load_yaml
 from .summary import StudyResult, summarize
 from .trainables import train_trial
 from .trainables.checks import check_experiment
 
-__all__ = ["run", "prepare", "as_experiment", "Prepared"]
+__all__ = ["run", "resume", "prepare", "as_experiment", "Prepared"]
 
 
 def as_experiment(spec: Union[Experiment, dict, str, Path],
@@ -102,8 +103,8 @@ def _check_study_dir(experiment: Experiment, overwrite: bool) -> Path:
     study_dir = experiment.study_dir
     if study_dir.exists() and any(study_dir.iterdir()) and not overwrite:
         raise SpecError("output.dir", f"{study_dir} already holds a study", str(study_dir),
-                        fix="pass --overwrite (overwrite=True) to replace it, or change "
-                        "name or output.dir")
+                        fix="pass --resume to continue it, --overwrite (overwrite=True) to "
+                        "replace it, or change name or output.dir")
     return study_dir
 
 
@@ -123,14 +124,20 @@ def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
-def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> Any:
+def _trainable(experiment: Experiment, prepared: Prepared) -> Any:
     from ray import tune
 
-    trainable = tune.with_resources(
+    return tune.with_resources(
         tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment,
                              hypermodel=prepared.hypermodel),
         {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
     )
+
+
+def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int,
+           tracker: Any) -> Any:
+    from ray import tune
+
     hypermodel = prepared.space is not None
     tune_config = tune.TuneConfig(
         metric=experiment.objective.metric,
@@ -150,12 +157,17 @@ def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> A
             checkpoint_score_attribute=experiment.objective.metric,
             checkpoint_score_order=experiment.objective.mode,
         ),
-        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        # Errors are retried from the trial's last checkpoint; failures are not (see
+        # failure_policy.py). fail_fast would end the study at the first error.
+        failure_config=tune.FailureConfig(max_failures=experiment.failure.max_retries,
+                                          fail_fast=False),
+        callbacks=[tracker],
+        stop=tracker,
         verbose=1,
     )
     space = {} if hypermodel else to_ray_space(experiment)
-    return tune.Tuner(trainable, param_space=space, tune_config=tune_config,
-                      run_config=run_config)
+    return tune.Tuner(_trainable(experiment, prepared), param_space=space,
+                      tune_config=tune_config, run_config=run_config)
 
 
 def _quiet_ray_warnings() -> None:
@@ -180,6 +192,7 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)
+        check_shared_storage(study_dir.parent, cluster)
         shutil.rmtree(study_dir, ignore_errors=True)
         study_dir.mkdir(parents=True)
         dump_yaml(experiment.to_dict(), study_dir / "spec.yaml")
@@ -187,11 +200,53 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         if prepared.space is not None:
             prepared.space.write(study_dir)
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
-        tuner = _tuner(experiment, prepared, max_concurrent)
+        tracker = FailureTracker(study_dir, experiment.failure.max_consecutive)
+        tuner = _tuner(experiment, prepared, max_concurrent, tracker)
         started = time.perf_counter()
         tuner.fit()  # everything the summary needs is on disk; it reads it from there
         wall = time.perf_counter() - started
         info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
-        return summarize(experiment, wall, {**info, "max_concurrent_trials": max_concurrent})
+        return summarize(experiment, wall, {**info, "max_concurrent_trials": max_concurrent},
+                         stopped=tracker.tripped)
+    finally:
+        disconnect(cluster)
+
+
+def resume(study_dir: Union[str, Path], *, data: Optional[RawData] = None,
+           hypermodel: Any = None) -> StudyResult:
+    """Continue a study whose driver died (Ray Tune's restore): finished trials are kept,
+    unfinished ones continue from their last checkpoint, and the searcher and scheduler carry
+    on from their saved state. ``data``/``hypermodel`` as for :func:`run`, when the study was
+    started with Python objects rather than names."""
+    from ray import tune
+
+    study_dir = Path(study_dir).expanduser().resolve()
+    spec_file = study_dir / "spec.yaml"
+    if not spec_file.is_file() or not tune.Tuner.can_restore(str(study_dir)):
+        raise SpecError(str(study_dir), "holds no study to resume (no spec.yaml or no Ray Tune "
+                        "state)", fix="pass the directory `tunefleet run` wrote: "
+                        "output.dir/<name>, or start it again with `tunefleet run`")
+    spec = load_yaml(spec_file)
+    # The study may have been moved (or copied from a cluster): it continues where it is.
+    spec.setdefault("output", {})["dir"] = str(study_dir.parent)
+    if spec.get("name") != study_dir.name:
+        raise SpecError(str(study_dir), f"its spec is named {spec.get('name')!r}, but Ray Tune "
+                        "keeps a study in a directory of the same name",
+                        fix=f"rename the directory back to {spec.get('name')!r}")
+    experiment = Experiment.from_dict(spec)
+    prepared = prepare(experiment, data, hypermodel)
+    _quiet_ray_warnings()
+    cluster = connect(experiment)
+    try:
+        check_fits(experiment, cluster)
+        check_shared_storage(study_dir.parent, cluster)
+        tuner = tune.Tuner.restore(str(study_dir), trainable=_trainable(experiment, prepared),
+                                   resume_unfinished=True, resume_errored=False,
+                                   restart_errored=False)
+        started = time.perf_counter()
+        tuner.fit()
+        wall = time.perf_counter() - started
+        info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
+        return summarize(experiment, wall, {**info, "resumed": True})
     finally:
         disconnect(cluster)

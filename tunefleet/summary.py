@@ -42,7 +42,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any]) -> StudyResult:
+def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any],
+              stopped: Optional[str] = None) -> StudyResult:
     """Summarise the finished study from its directory, with the same reading the report uses
     (reports/load.py), so that the run's summary and the report never disagree."""
     study = load_study(experiment.study_dir)
@@ -80,6 +81,7 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
         "epochs_total": int(trials["epochs_trained"].sum()),
         "resources_per_trial": {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
         "cluster": cluster,
+        "stopped": stopped,  # why the study ended before every trial ran, if it did
     }
     (study.path / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     trials.to_csv(study.path / "trials.csv", index=False)

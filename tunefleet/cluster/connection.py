@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..spec import Experiment, SpecError
 
 __all__ = ["ClusterInfo", "connect", "disconnect", "check_fits", "concurrent_trials",
+           "check_shared_storage",
            "keep_ray_on_loopback"]
 
 # Quiet TensorFlow's C++ start-up chatter in every trial process.
@@ -112,3 +113,49 @@ def concurrent_trials(experiment: Experiment, cpus: float, gpus: float) -> int:
     fit = max(1, fit)
     limit = experiment.search.max_concurrent
     return min(fit, limit) if limit else fit
+
+
+def _nodes_that_cannot_see(directory: str, token: str) -> list[str]:
+    """Run a tiny task on every alive node that has CPUs; return the nodes where the file the
+    driver wrote under ``directory`` is not visible (node-local storage)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    def sees(path: str) -> bool:
+        import os
+
+        return os.path.exists(path)
+
+    probe = os.path.join(directory, f".tunefleet-probe-{token}")
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    checks = {n["NodeID"]: sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        n["NodeID"], soft=False)).remote(probe) for n in nodes}
+    return [node for node, ref in checks.items() if not ray.get(ref, timeout=120)]
+
+
+def check_shared_storage(directory: os.PathLike, info: ClusterInfo) -> None:
+    """On a multi-node cluster, trials on every node write checkpoints and results under the
+    study directory, and retried trials read them back on another node: refuse a local path
+    that some node cannot see. URIs (s3://, gs://) are Ray's storage and always shared."""
+    if info.nodes <= 1 or "://" in str(directory):
+        return
+    import uuid
+
+    directory = str(directory)
+    os.makedirs(directory, exist_ok=True)
+    token = uuid.uuid4().hex
+    probe = os.path.join(directory, f".tunefleet-probe-{token}")
+    with open(probe, "w") as handle:
+        handle.write("tunefleet storage probe")
+    try:
+        blind = _nodes_that_cannot_see(directory, token)
+    finally:
+        os.remove(probe)
+    if blind:
+        raise SpecError("output.dir", f"{directory} is node-local: {len(blind)} of the "
+                        f"cluster's {info.nodes} nodes cannot see it (node "
+                        f"{blind[0][:12]}...), so their trials' checkpoints and results would "
+                        "be lost or could not be resumed elsewhere", directory,
+                        fix="use a path on a filesystem every node mounts (NFS, a shared "
+                        "volume), or an s3:// or gs:// URI")

@@ -1,21 +1,58 @@
-"""Device setup inside a trial process, before TensorFlow initialises."""
+"""Device setup inside a trial process, before TensorFlow initialises: threads for the trial's
+CPU share, GPU memory for its GPU share, logical devices for a distributed trial, and the
+``tf.distribute`` strategy that spreads one trial over its devices."""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
+from typing import Any, Optional
 
-__all__ = ["configure_trial_devices"]
+__all__ = ["configure_trial_devices", "gpu_memory_limit_mb", "make_strategy", "assigned_gpus"]
 
 _configured = False
+# CUDA contexts of co-located trials live outside TensorFlow's allocator: leave them room.
+_SHARE_HEADROOM = 0.9
 
 
-def configure_trial_devices(cpus: float, gpus: float) -> None:
-    """Match TensorFlow's thread pools to the trial's CPU share and turn on GPU memory growth.
+def _gpu_total_mb() -> Optional[int]:
+    """Total memory of the first GPU this process sees (None without nvidia-smi)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    cmd = ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    if visible:
+        cmd.append(f"--id={visible}")
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=True).stdout
+        return int(float(out.strip().splitlines()[0]))
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
-    Both must happen before TensorFlow creates its context, so this runs first in every trial;
-    in a reused trial process it is a no-op (the settings from the first trial remain, and
-    every trial of a study has the same resources).
+
+def gpu_memory_limit_mb(gpu_share: float, total_mb: Optional[int]) -> Optional[int]:
+    """TensorFlow's memory limit for a trial holding ``gpu_share`` (< 1) of a GPU."""
+    if total_mb is None or not 0 < gpu_share < 1:
+        return None
+    return max(256, int(total_mb * gpu_share * _SHARE_HEADROOM))
+
+
+def assigned_gpus() -> str:
+    """The GPU ids Ray assigned to this trial, as Ray made them visible."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+def configure_trial_devices(cpus: float, gpus: float, gpu_memory: str = "limit",
+                            cpu_devices: Optional[int] = None) -> None:
+    """Match TensorFlow's thread pools to the trial's CPU share; give it its share of the GPU
+    (a logical device with a memory limit, or memory growth); split the CPU into
+    ``cpu_devices`` logical devices for a distributed trial on CPU.
+
+    All of it must happen before TensorFlow creates its context, so this runs first in every
+    trial; in a reused trial process it is a no-op (every trial of a study has the same
+    resources, and the settings of the first remain).
     """
     global _configured
     if _configured:
@@ -30,9 +67,36 @@ def configure_trial_devices(cpus: float, gpus: float) -> None:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-        if gpus > 0:
-            for device in tf.config.list_physical_devices("GPU"):
+        if cpu_devices:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * int(cpu_devices))
+        devices = tf.config.list_physical_devices("GPU") if gpus > 0 else []
+        limit = gpu_memory_limit_mb(gpus, _gpu_total_mb()) if gpu_memory == "limit" else None
+        for device in devices:
+            if limit is not None:
+                tf.config.set_logical_device_configuration(
+                    device, [tf.config.LogicalDeviceConfiguration(memory_limit=limit)])
+            else:
                 tf.config.experimental.set_memory_growth(device, True)
     except RuntimeError:
         pass  # TensorFlow already initialised in this process (e.g. by user code): keep it
     _configured = True
+
+
+def make_strategy(distribute: Any) -> Any:
+    """``tf.distribute.MirroredStrategy`` over the trial's GPUs, or over ``cpu_devices``
+    logical CPUs; None when the trial is not distributed."""
+    if distribute is None:
+        return None
+    import tensorflow as tf
+
+    if distribute.cpu_devices:
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")][: distribute.cpu_devices]
+    else:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(devices) < 2:
+        raise RuntimeError(f"train.distribute: mirrored needs 2 or more devices, this trial "
+                           f"sees {devices or 'none'} (CUDA_VISIBLE_DEVICES="
+                           f"{assigned_gpus() or 'unset'})")
+    return tf.distribute.MirroredStrategy(devices)

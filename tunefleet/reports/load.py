@@ -18,6 +18,10 @@ from ..search_spaces.hypermodel_space import read_space_kinds
 from ..trainables.executions import STD_PREFIX
 from ..trainables.keras_trainable import ACTIVE_KEY
 from ..trainables.status import RAY_KEYS, trial_status
+from ..trainables.watchdog import FAILURE_FILE, read_failure
+
+# Written by the driver's failure policy for each retry of a trial (tunefleet/failure_policy.py).
+RETRIES_FILE = "retries.json"
 
 __all__ = ["StudyData", "load_study", "metric_direction", "BOOKKEEPING"]
 
@@ -120,12 +124,15 @@ def load_study(path: str | Path) -> StudyData:
                     last = json.loads(line)
                     last["trial_id"] = trial_id
                     records.append(last)
-        status, reason = trial_status(_error_text(trial_dir), last)
+        status, reason = trial_status(_error_text(trial_dir), last,
+                                      read_failure(trial_dir / FAILURE_FILE))
+        retries_path = trial_dir / RETRIES_FILE
+        retries = len(json.loads(retries_path.read_text())) if retries_path.exists() else 0
         row: dict[str, Any] = {"trial_id": trial_id}
         row.update({k: config.get(k) for k in searched})
         if ACTIVE_KEY in last:
             row[ACTIVE_KEY] = last[ACTIVE_KEY]
-        row.update({"status": status, "reason": reason, "epochs_trained": 0,
+        row.update({"status": status, "reason": reason, "retries": retries, "epochs_trained": 0,
                     "time_s": float(last.get("time_total_s", 0.0)),
                     "cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu,
                     TRIAL_SEED_KEY: config.get(TRIAL_SEED_KEY)})
@@ -174,7 +181,7 @@ def load_study(path: str | Path) -> StudyData:
             row[f"std_{objective}"] = float(at[spread].iloc[-1]) if not at.empty else None
         table.append(row)
     # A study whose trials all failed before reporting still has every column a report reads.
-    columns = ["trial_id", *searched, "status", "reason", "epochs_trained", "time_s", "cpu", "gpu",
+    columns = ["trial_id", *searched, "status", "reason", "retries", "epochs_trained", "time_s", "cpu", "gpu",
                TRIAL_SEED_KEY, "checkpoint", f"best_{objective}", "best_epoch"]
     trials_df = pd.DataFrame(table).reindex(columns=list(dict.fromkeys(
         [*columns, *(table[0] if table else [])])))

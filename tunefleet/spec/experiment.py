@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .base import StrictModel
 from .errors import SpecError
 from .sections import (
-    ClusterSpec, DataSpec, FifoSpec, HyperBandSpec, MedianSpec, AshaSpec, ModelSpec,
+    ClusterSpec, DataSpec, FailureSpec, FifoSpec, HyperBandSpec, MedianSpec, AshaSpec, ModelSpec,
     ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
     RandomSearchSpec, TRIAL_SEED_KEY, TUNABLE_TRAIN_FIELDS,
 )
@@ -42,6 +42,7 @@ class Experiment(StrictModel):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    failure: FailureSpec = Field(default_factory=FailureSpec)
 
     @field_validator("name")
     @classmethod
@@ -126,6 +127,12 @@ class Experiment(StrictModel):
             )
         if self.model.hypermodel:
             self._check_hypermodel()
+        distribute = self.train.distribute
+        if distribute is not None and distribute.cpu_devices is None and self.resources.gpu < 2:
+            raise ValueError(
+                f"train.distribute: mirrored spreads one trial over its GPUs and needs "
+                f"resources.gpu >= 2, got gpu={self.resources.gpu:g}; give each trial 2 or more "
+                "GPUs, or set train.distribute.cpu_devices to try it on CPU")
         budget = self.epoch_budget
         grace = getattr(self.scheduler, "grace_period", None)
         if grace is not None and grace > budget:

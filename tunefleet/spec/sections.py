@@ -14,7 +14,7 @@ __all__ = [
     "DataSpec", "ModelSpec", "EarlyStoppingSpec", "ReduceLROnPlateauSpec", "LRScheduleSpec",
     "TrainSpec", "GridSearchSpec", "RandomSearchSpec", "HyperOptSearchSpec", "SearchSpec",
     "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
-    "ResourcesSpec", "ClusterSpec", "OutputSpec", "DATASETS", "BUILTIN_BUILDERS",
+    "ResourcesSpec", "ClusterSpec", "OutputSpec", "FailureSpec", "DistributeSpec", "DATASETS", "BUILTIN_BUILDERS",
     "BUNDLED_DATASETS", "IMAGE_DATASET_NAMES", "FILE_FORMATS",
     "metric_direction",
 ]
@@ -137,6 +137,16 @@ class LRScheduleSpec(StrictModel):
     min_factor: float = Field(0.0, ge=0, lt=1)
 
 
+class DistributeSpec(StrictModel):
+    """One trial spread over several devices with ``tf.distribute.MirroredStrategy``: each
+    replica trains ``batch_size`` examples per step, so the global batch is batch_size ×
+    replicas. ``cpu_devices`` splits the CPU into that many logical devices instead of using
+    GPUs (to try a distributed setup on a laptop or in CI)."""
+
+    strategy: Literal["mirrored"] = "mirrored"
+    cpu_devices: Optional[int] = Field(None, ge=2, le=16)
+
+
 class TrainSpec(StrictModel):
     """Fixed training settings; any of the scalar ones may be tuned from ``search_space``."""
 
@@ -155,6 +165,10 @@ class TrainSpec(StrictModel):
     # Training steps per call into the compiled graph: fewer Python round trips, the same
     # math. 8 halves epoch time for small models on CPU; callbacks here are epoch-level.
     steps_per_execution: int = Field(8, ge=1)
+    # Wall-clock limit of one attempt at a trial; a trial past it is ended and recorded as
+    # failed (Ray has no such limit, and a hung trial reports nothing a scheduler could act on).
+    trial_timeout_s: Optional[float] = Field(None, gt=0)
+    distribute: Optional[DistributeSpec] = None
 
     @model_validator(mode="after")
     def _one_lr_controller(self) -> "TrainSpec":
@@ -287,6 +301,9 @@ class ResourcesSpec(StrictModel):
 
     cpu: float = Field(1.0, gt=0)
     gpu: float = Field(0.0, ge=0)
+    # With a GPU fraction: cap each trial's TensorFlow at its share of the GPU's memory
+    # (``limit``) or let it grow on demand (``growth``; co-located trials may then collide).
+    gpu_memory: Literal["limit", "growth"] = "limit"
     reuse_processes: Union[Literal["auto"], bool] = "auto"
 
     @field_validator("gpu")
@@ -323,10 +340,34 @@ class ClusterSpec(StrictModel):
         return self
 
 
+class FailureSpec(StrictModel):
+    """What a failing trial does to the study.
+
+    An exception in a trial (or a lost trial process or node) is an *error*: the trial is
+    retried from its last checkpoint up to ``max_retries`` times. A NaN loss, running out of
+    memory, or passing ``train.trial_timeout_s`` is a *failure*: recorded with its reason and
+    not retried. ``max_consecutive`` stops the study after that many trials in a row failed or
+    errored (a broken spec or cluster), keeping every result so far.
+    """
+
+    max_retries: int = Field(1, ge=0)
+    max_consecutive: Optional[int] = Field(None, ge=1)
+
+
 class OutputSpec(StrictModel):
     """Where results go: ``dir/<name>/``; checkpoints every ``checkpoint_every`` epochs,
     keeping the ``num_to_keep`` best (the latest is always kept too, for resuming)."""
 
     dir: str = "results"
     checkpoint_every: int = Field(1, ge=1)
+
+    @field_validator("dir")
+    @classmethod
+    def _local_or_shared_path(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(
+                f"dir: cloud storage URIs are not supported yet, got {value!r}; use a path on "
+                "a filesystem every node mounts (NFS, a shared volume), or a local path for a "
+                "single machine")
+        return value
     num_to_keep: int = Field(2, ge=1)

@@ -9,6 +9,7 @@ their aggregate after every epoch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..cluster.devices import configure_trial_devices
+from ..cluster.devices import assigned_gpus, configure_trial_devices, make_strategy
 from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from .builders import resolve_builder
@@ -32,6 +33,7 @@ from .compile import compile_model, make_callbacks
 from .executions import aggregate_logs, execution_seed
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
+from .watchdog import Watchdog, failure_file, is_out_of_memory, read_failure, record_failure
 
 __all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS"]
 
@@ -58,6 +60,7 @@ class TrialModel:
     fit: Callable[..., Any]
     settings: TrialSettings
     hp: Any = None
+    replicas: int = 1  # devices a distributed trial trains on (tf.distribute)
 
     @property
     def active(self) -> Optional[list[str]]:
@@ -70,40 +73,53 @@ class TrialModel:
 
 
 def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, Any],
-                      hypermodel: Any = None, seed: Optional[int] = None) -> TrialModel:
-    """The model for ``config`` (seeded with ``seed``, by default the trial's own)."""
+                      hypermodel: Any = None, seed: Optional[int] = None,
+                      strategy: Any = None) -> TrialModel:
+    """The model for ``config`` (seeded with ``seed``, by default the trial's own), built and
+    compiled inside ``strategy``'s scope for a distributed trial."""
     import keras
 
     keras.utils.set_random_seed(derive_seed(experiment.search.seed, config) if seed is None
                                 else seed)
     params = {k: v for k, v in config.items() if k != TRIAL_SEED_KEY}
-    if hypermodel is not None:
-        from .hypermodel import build_hypermodel
+    replicas = int(strategy.num_replicas_in_sync) if strategy is not None else 1
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        if hypermodel is not None:
+            from .hypermodel import build_hypermodel
 
-        model, hp = build_hypermodel(hypermodel, params)
-        return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
-                          resolve_settings(experiment, {}), hp)
-    settings = resolve_settings(experiment, params)
-    model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
-    compile_model(model, settings.train, info.task)
-    return TrialModel(model, model.fit, settings)
+            model, hp = build_hypermodel(hypermodel, params)
+            return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
+                              resolve_settings(experiment, {}), hp, replicas)
+        settings = resolve_settings(experiment, params)
+        if strategy is not None and settings.train.steps_per_execution > 1:
+            # Keras' multi-step loop fails under MirroredStrategy (a placeholder inside the
+            # distributed while loop): one step per call there.
+            settings = TrialSettings(settings.train.model_copy(
+                update={"steps_per_execution": 1}), settings.model_params)
+        model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
+        compile_model(model, settings.train, info.task)
+    return TrialModel(model, model.fit, settings, replicas=replicas)
 
 
-def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: Any) -> dict:
+def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: Any,
+                  replicas: int = 1) -> dict:
     """Keyword arguments every ``fit`` call shares. A hypermodel gets ``batch_size`` only when
     the spec sets it, as KerasTuner passes only what ``search()`` was given (its ``fit`` may
-    choose the batch size itself)."""
+    choose the batch size itself). A distributed trial's batch is per replica: Keras is given
+    the global batch, batch_size × replicas."""
     args: dict[str, Any] = {"shuffle": settings.train.shuffle, "verbose": 0}
     if hypermodel is None or "batch_size" in experiment.train.model_fields_set:
-        args["batch_size"] = settings.batch_size
+        args["batch_size"] = settings.batch_size * replicas
     return args
 
 
 class _Reporter:
     """Reports each epoch (the aggregate over executions) to Ray Tune, with a checkpoint."""
 
-    def __init__(self, experiment: Experiment, epochs: int, active: Optional[list[str]]):
+    def __init__(self, experiment: Experiment, epochs: int, active: Optional[list[str]],
+                 watchdog: Optional[Watchdog] = None):
         self.experiment, self.epochs, self.active = experiment, epochs, active
+        self.watchdog = watchdog
 
     def report(self, done: int, logs: list[dict[str, Any]], trials: list[TrialModel],
                callbacks: list[list[Any]], all_stopped: bool, epoch_time: float) -> str:
@@ -112,6 +128,8 @@ class _Reporter:
         from ray import tune
 
         exp = self.experiment
+        if self.watchdog is not None:
+            self.watchdog.epoch = done
         plain = [{k: float(v) for k, v in entry.items() if k != "learning_rate"} for entry in logs]
         metrics: dict[str, Any] = aggregate_logs(plain, exp.search.aggregate,
                                                  exp.objective.metric, exp.objective.mode)
@@ -120,6 +138,12 @@ class _Reporter:
         metrics["epoch_time_s"] = epoch_time
         if self.active is not None:
             metrics[ACTIVE_KEY] = ",".join(self.active)
+        if trials[0].replicas > 1:
+            metrics["replicas"] = trials[0].replicas
+            metrics["global_batch_size"] = trials[0].settings.batch_size * trials[0].replicas
+        if exp.resources.gpu > 0:
+            metrics["gpu_ids"] = assigned_gpus()
+        metrics["node_id"] = _node_id()
         reason = ""
         if not math.isfinite(metrics.get("loss", 0.0)):
             reason = STOP_REASONS[2]
@@ -144,6 +168,16 @@ class _Reporter:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return reason
+
+
+def _node_id() -> str:
+    """The Ray node this trial runs on (where it lands, and where it moved after a retry)."""
+    import ray
+
+    try:
+        return ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # outside Ray (a driver-side check): no node
+        return ""
 
 
 def _report_callback(reporter: _Reporter, trial: TrialModel, stateful: list[Any]):
@@ -179,15 +213,52 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     """Ray Tune function trainable for one trial of ``experiment``.
 
     Wrapped with ``tune.with_parameters`` so ``data`` (and a hypermodel) travel once through
-    the object store.
+    the object store. Exceptions propagate (Ray retries them, ``failure.max_retries``); running
+    out of memory or past ``train.trial_timeout_s`` is recorded as a failure instead.
     """
+    from ray import tune
+
+    record = failure_file(experiment.study_dir, tune.get_context().get_trial_id())
+    earlier = read_failure(record)
+    if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
+        _report_failure(experiment, earlier["kind"], earlier.get("epoch"))
+        return
+    watchdog = Watchdog(experiment.train.trial_timeout_s, record).start()
+    try:
+        _train(config, data, experiment, hypermodel, watchdog)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        watchdog.cancel()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        record_failure(record, "out_of_memory",
+                       f"ran out of memory: {type(exc).__name__}: {first}", watchdog.epoch)
+        _report_failure(experiment, "out_of_memory", watchdog.epoch)
+    finally:
+        watchdog.cancel()
+
+
+def _report_failure(experiment: Experiment, kind: str, epoch: Optional[int]) -> None:
+    """End a failed trial with a result the searcher and scheduler can read: the objective is
+    NaN (unknown), at the last epoch the trial finished."""
+    from ray import tune
+
+    tune.report({"epoch": int(epoch or 0), experiment.objective.metric: math.nan,
+                 "stop_reason": kind})
+
+
+def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
+           hypermodel: Any, watchdog: Watchdog) -> None:
     from ray import tune
 
     # A reused trial process waits this long for the previous trial's thread to end. Ray's
     # default (2 s) is shorter than one epoch on real data, and a stopped trial whose thread
     # was still in its epoch then made the next trial fail ("reset_config() ... return True").
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "120")
-    configure_trial_devices(experiment.resources.cpu, experiment.resources.gpu)
+    distribute = experiment.train.distribute
+    configure_trial_devices(experiment.resources.cpu, experiment.resources.gpu,
+                            experiment.resources.gpu_memory,
+                            distribute.cpu_devices if distribute is not None else None)
     # Ray logs every checkpoint it stores; with one per epoch that drowns the progress table.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     import keras
@@ -195,8 +266,9 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     keras.backend.clear_session()  # a reused trial process starts each trial clean
     n = experiment.search.executions_per_trial
     trial_seed = derive_seed(experiment.search.seed, config)
+    strategy = make_strategy(experiment.train.distribute)
     trials = [build_trial_model(experiment, data.info, config, hypermodel,
-                                execution_seed(trial_seed, k)) for k in range(n)]
+                                execution_seed(trial_seed, k), strategy) for k in range(n)]
     settings = trials[0].settings
     stateful = [make_callbacks(settings.train) for _ in trials]  # saved with each checkpoint
     states: list[Optional[list[dict]]] = [None] * n
@@ -213,9 +285,9 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:
         return
-    reporter = _Reporter(experiment, epochs, trials[0].active)
+    reporter = _Reporter(experiment, epochs, trials[0].active, watchdog)
     shared = dict(x=data.x_train, y=data.y_train, validation_data=(data.x_val, data.y_val),
-                  **fit_arguments(experiment, settings, hypermodel))
+                  **fit_arguments(experiment, settings, hypermodel, trials[0].replicas))
 
     def restore(k: int) -> list[Any]:
         saved = states[k]

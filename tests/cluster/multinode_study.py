@@ -1,0 +1,70 @@
+"""Run by tests/cluster/test_multinode.py in its own process: a real Ray cluster of a head and
+two worker nodes on 127.0.0.1 (ray.cluster_utils.Cluster), a study whose trials spread over the
+workers, and one worker node killed mid-study. Prints a JSON line with what happened."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import ray
+from ray.cluster_utils import Cluster
+
+import tunefleet
+
+
+def main(out_dir: str) -> None:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials on workers
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    spec = {
+        "name": "multinode", "data": {"dataset": "digits"},
+        "model": {"builder": "cnn", "params": {"filters": 8, "dense_units": 16}},
+        "train": {"epochs": 6, "batch_size": 16, "learning_rate": 0.01},
+        "search_space": {"dropout": {"type": "uniform", "low": 0.0, "high": 0.3}},
+        "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
+        "objective": {"metric": "val_accuracy"},
+        "cluster": {"address": "auto"},
+        "failure": {"max_retries": 2},
+        "output": {"dir": out_dir},
+    }
+    study = Path(out_dir) / "multinode"
+    killed: dict = {}
+
+    def kill_a_worker_mid_study() -> None:
+        victim = workers[0]
+        victim_id = victim.node_id[:12]
+        while True:  # until a trial on that node has checkpointed at least 2 epochs
+            for trial_dir in study.glob("trial_*"):
+                path = trial_dir / "result.json"
+                rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+                if rows and rows[-1].get("node_id") == victim_id and rows[-1]["epoch"] >= 2 \
+                        and rows[-1].get("stop_reason") == "":
+                    killed.update(node=victim_id, trial=trial_dir.name, epoch=rows[-1]["epoch"],
+                                  at=time.time())
+                    cluster.remove_node(victim, allow_graceful=False)
+                    return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=kill_a_worker_mid_study, daemon=True)
+    watcher.start()
+    result = tunefleet.run(spec, overwrite=True)
+    watcher.join(timeout=1)
+    trials = result.trials[["trial_id", "status", "retries", "epochs_trained"]].to_dict("records")
+    nodes = {}
+    for trial_dir in study.glob("trial_*"):
+        rows = [json.loads(l) for l in (trial_dir / "result.json").read_text().splitlines()]
+        nodes[trial_dir.name] = {"nodes": sorted({r["node_id"] for r in rows}),
+                                 "epochs": [r["epoch"] for r in rows]}
+    print("RESULT " + json.dumps({"killed": killed, "trials": trials, "nodes": nodes,
+                                  "worker_ids": [w.node_id[:12] for w in workers]}, default=str))
+    ray.shutdown()
+    cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,104 @@
+"""`tunefleet submit` against a real `ray start --head` on 127.0.0.1, and against nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tunefleet.spec import dump_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT),
+            # One auth mode for the head and its clients (see the guide's note on auth tokens).
+            "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _tunefleet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunefleet.cli", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+def _spec(tmp_path: Path) -> Path:
+    # The user's own builder module travels with the job's working directory.
+    (tmp_path / "my_models.py").write_text(
+        "import keras\n\n"
+        "def build(info, units=16):\n"
+        "    inputs = keras.Input(shape=info.input_shape)\n"
+        "    x = keras.layers.Dense(int(units), activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, activation='softmax')(x))\n")
+    spec = {"name": "submitted", "data": {"dataset": "digits"},
+            "model": {"builder": "my_models:build"},
+            "train": {"epochs": 2, "batch_size": 64},
+            "search_space": {"units": {"type": "choice", "values": [8, 16]}},
+            "search": {"algorithm": "random", "num_samples": 2, "seed": 0},
+            "objective": {"metric": "val_accuracy"},
+            "output": {"dir": str(tmp_path / "results")}}
+    dump_yaml(spec, tmp_path / "spec.yaml")
+    return tmp_path / "spec.yaml"
+
+
+def test_submit_where_nothing_listens_says_so(tmp_path):
+    _spec(tmp_path)
+    address = f"http://127.0.0.1:{_free_port()}"
+    proc = _tunefleet("submit", "spec.yaml", "--address", address, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--address: no Ray dashboard answers there" in proc.stderr
+    assert address in proc.stderr and "ray start --head" in proc.stderr
+
+
+@pytest.mark.slow
+def test_submit_runs_the_study_as_a_ray_job(tmp_path):
+    _spec(tmp_path)
+    port, dashboard = _free_port(), _free_port()
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
+         "--num-gpus=0", "--disable-usage-stats"],
+        env=_env(), cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{address}/api/version", timeout=2)
+                break
+            except OSError:
+                assert head.poll() is None, "ray start --head exited"
+                time.sleep(1)
+        else:
+            pytest.fail("the head node's dashboard never answered")
+        proc = _tunefleet("submit", "spec.yaml", "--address", address, "--wait", cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert "submitted job" in out and "ray job stop" in out and "SUCCEEDED" in out
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+    study = tmp_path / "results" / "submitted"
+    summary = json.loads((study / "summary.json").read_text())
+    assert summary["trials"]["completed"] == 2
+    assert summary["cluster"]["address"] != "local"  # it joined the cluster, not its own Ray
+    assert (study / "report" / "report.html").exists()

@@ -1,0 +1,67 @@
+"""The failure policy on a real local Ray: errors are retried from their checkpoint, NaN, memory
+and timeouts are recorded as failures and not retried, and a run of failures stops the study."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import tiny_spec
+from tunefleet import run
+
+pytestmark = pytest.mark.slow
+
+
+def _grid(tmp_path, name, builder, params, units, **sections):
+    sections.setdefault("search", {"algorithm": "grid"})
+    return tiny_spec(tmp_path, name=name, model={"builder": builder, "params": params},
+                     search_space={"units": {"type": "grid", "values": units}},
+                     train={"epochs": 2, "batch_size": 64}, **sections)
+
+
+def test_an_error_is_retried_then_recorded_and_the_study_finishes(ray_local, tmp_path):
+    spec = _grid(tmp_path, "retry", "tests.builders:small_mlp", {"fail_on_units": 13},
+                 [8, 13], failure={"max_retries": 2})
+    result = run(spec)
+    rows = result.trials.set_index("config/units")
+    assert rows.loc[8, "status"] == "completed" and rows.loc[8, "retries"] == 0
+    assert rows.loc[13, "status"] == "errored" and rows.loc[13, "retries"] == 2
+    assert "deliberate failure for units=13" in rows.loc[13, "reason"]
+    retries = json.loads((result.path / f"trial_{rows.loc[13, 'trial_id']}" / "retries.json").read_text())
+    assert len(retries) == 2 and all("deliberate failure" in r["error"] for r in retries)
+
+
+def test_nan_memory_and_timeout_are_failures_that_are_not_retried(ray_local, tmp_path):
+    # units 9 hangs past the timeout, 8 is fine (NaN losses: tests/test_studies.py).
+    spec = tiny_spec(
+        tmp_path, name="failures",
+        model={"builder": "tests.builders:hanging_mlp", "params": {"hang_on_units": 9}},
+        search={"algorithm": "grid"},
+        search_space={"units": {"type": "grid", "values": [8, 9]}},
+        train={"epochs": 2, "batch_size": 64, "trial_timeout_s": 12},
+        failure={"max_retries": 1})
+    result = run(spec)
+    rows = result.trials.set_index("config/units")
+    assert rows.loc[8, "status"] == "completed"
+    assert rows.loc[9, "status"] == "failed"
+    assert "timed out after 12 s" in rows.loc[9, "reason"]
+
+    oom = tiny_spec(
+        tmp_path, name="oom",
+        model={"builder": "tests.builders:memory_hog_mlp", "params": {"oom_on_units": 13}},
+        search={"algorithm": "grid"}, search_space={"units": {"type": "grid", "values": [8, 13]}},
+        train={"epochs": 2, "batch_size": 64}, failure={"max_retries": 2})
+    rows = run(oom).trials.set_index("config/units")
+    assert rows.loc[13, "status"] == "failed" and rows.loc[13, "retries"] == 0
+    assert "out of memory" in rows.loc[13, "reason"]
+
+
+def test_consecutive_failures_stop_the_study_with_a_message(ray_local, tmp_path):
+    spec = _grid(tmp_path, "streak", "tests.builders:small_mlp", {"explode": True},
+                 [8, 9, 10, 11, 12, 13], failure={"max_retries": 0, "max_consecutive": 2},
+                 search={"algorithm": "grid", "max_concurrent": 1})
+    result = run(spec)
+    assert "stopped after 2 consecutive failed trials" in result.summary["stopped"]
+    ran = result.trials[result.trials["status"] == "failed"]
+    assert 2 <= len(ran) < 6  # the rest never started

@@ -1,0 +1,92 @@
+"""`tunefleet submit`: run a study on a Ray cluster as a Ray job (Ray's Job Submission API).
+
+The job's working directory is the directory of the spec: the spec and the user's own model
+modules travel with it, and the job runs ``tunefleet run SPEC --address auto`` on the cluster,
+which must have tunefleet installed (the cluster-launcher configs in ``cluster/launcher``
+install it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..spec import SpecError
+
+__all__ = ["SubmittedJob", "submit_study", "follow_job", "EXCLUDES"]
+
+# Not uploaded with the working directory (Ray caps it at 100 MiB).
+EXCLUDES = [".git", ".venv", "venv", "__pycache__", "*.pyc", "results", "comparison",
+            ".pytest_cache", "*.npz", "*.keras"]
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    job_id: str
+    address: str
+    entrypoint: str
+
+    def commands(self) -> dict[str, str]:
+        """How to follow, stop and fetch the job from a shell."""
+        a = shlex.quote(self.address)
+        return {
+            "follow": f"ray job logs --follow --address {a} {self.job_id}",
+            "status": f"ray job status --address {a} {self.job_id}",
+            "stop": f"ray job stop --address {a} {self.job_id}",
+            "fetch": "the study is written to output.dir on the cluster; copy it back (e.g. "
+                     "`ray rsync-down CLUSTER.yaml REMOTE_DIR ./results/`, or read it from "
+                     "s3:// / gs://) and run `tunefleet report DIR`",
+        }
+
+
+def _client(address: str) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise SpecError("--address", f"no Ray dashboard answers there ({first})", address,
+                        fix="give the head node's dashboard address, http://HEAD:8265 (start "
+                        "one with `ray start --head --dashboard-host=0.0.0.0`), or run the "
+                        "study here with `tunefleet run`") from None
+
+
+def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus: float = 1.0,
+                 driver_gpus: float = 0.0, pip: Optional[list[str]] = None) -> SubmittedJob:
+    """Submit ``spec`` as a job to the cluster whose dashboard is at ``address``."""
+    spec = Path(spec).resolve()
+    if not spec.is_file():
+        raise SpecError("SPEC", "no such file", str(spec))
+    from ..spec import Experiment
+
+    experiment = Experiment.from_yaml(spec, overrides)  # bad input fails here, not on the cluster
+    out = experiment.output.dir
+    if not (out.startswith(("/", "~")) or "://" in out):
+        # A relative output.dir would land in the job's temporary working directory.
+        overrides = [*overrides, f"output.dir=~/tunefleet_results/{out}"]
+    client = _client(address)
+    sets = " ".join(f"--set {shlex.quote(o)}" for o in overrides)
+    entrypoint = f"tunefleet run {shlex.quote(spec.name)} --address auto {sets}".strip()
+    runtime_env: dict[str, Any] = {"working_dir": str(spec.parent), "excludes": EXCLUDES}
+    if pip:
+        runtime_env["pip"] = pip
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
+                               entrypoint_num_cpus=driver_cpus, entrypoint_num_gpus=driver_gpus,
+                               metadata={"tunefleet_spec": spec.name})
+    return SubmittedJob(job_id, address, entrypoint)
+
+
+def follow_job(job: SubmittedJob, echo: Callable[[str], None]) -> str:
+    """Stream the job's logs until it ends; return its final status (``SUCCEEDED``, ...)."""
+    client = _client(job.address)
+
+    async def tail() -> None:
+        async for lines in client.tail_job_logs(job.job_id):
+            echo(lines.rstrip("\n"))
+
+    asyncio.run(tail())
+    return str(client.get_job_status(job.job_id).value)
