@@ -69,11 +69,17 @@ class StudyData:
         return scored.loc[values.idxmax() if self.mode == "max" else values.idxmin()]
 
 
-def _error_text(trial_dir: Path) -> Optional[str]:
+def _error_text(trial_dir: Path, retries: int = 0) -> Optional[str]:
+    """The last error of a trial that ended in one; None if it had none, or if every error was
+    followed by a retry (Ray keeps the errors a retried trial recovered from in error.txt)."""
     path = trial_dir / "error.txt"
     if not path.exists():
         return None
-    lines = [l for l in path.read_text().splitlines() if l.strip() and not l.startswith(" ")]
+    text = path.read_text()
+    if text.count("Failure #") <= retries:
+        return None
+    lines = [l for l in text.splitlines() if l.strip() and not l.startswith(" ")
+             and not l.startswith("Failure #")]
     return (lines[-1] if lines else "error")[:500]
 
 
@@ -124,10 +130,10 @@ def load_study(path: str | Path) -> StudyData:
                     last = json.loads(line)
                     last["trial_id"] = trial_id
                     records.append(last)
-        status, reason = trial_status(_error_text(trial_dir), last,
-                                      read_failure(trial_dir / FAILURE_FILE))
         retries_path = trial_dir / RETRIES_FILE
         retries = len(json.loads(retries_path.read_text())) if retries_path.exists() else 0
+        status, reason = trial_status(_error_text(trial_dir, retries), last,
+                                      read_failure(trial_dir / FAILURE_FILE))
         row: dict[str, Any] = {"trial_id": trial_id}
         row.update({k: config.get(k) for k in searched})
         if ACTIVE_KEY in last:
