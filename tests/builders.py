@@ -23,18 +23,13 @@ def accepts_anything(info, **hyperparameters):
     return small_mlp(info, units=int(hyperparameters.get("units", 16)))
 
 
-def hanging_mlp(info, units: int = 16, hang_on_units: int = -1):
-    """Like small_mlp, but the trial hangs (sleeps for an hour) for ``hang_on_units``."""
+def troubled_mlp(info, units: int = 16, hang_on_units: int = -1, oom_on_units: int = -1):
+    """Like small_mlp, but the trial hangs (sleeps for an hour) for ``hang_on_units``, and
+    building raises MemoryError (as an allocation failure would) for ``oom_on_units``."""
     import time
 
     if int(units) == int(hang_on_units):
         time.sleep(3600)
-    return small_mlp(info, units=units)
-
-
-def memory_hog_mlp(info, units: int = 16, oom_on_units: int = -1):
-    """Like small_mlp, but building raises MemoryError for ``oom_on_units`` (as an allocation
-    failure would)."""
     if int(units) == int(oom_on_units):
         raise MemoryError(f"could not allocate the layers for units={units}")
     return small_mlp(info, units=units)

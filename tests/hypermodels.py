@@ -69,3 +69,12 @@ def uncompiled(hp):
     return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
                              keras.layers.Dense(10, activation="softmax")])
+
+
+def one_float(hp):
+    """A single continuous Float: the smallest space grid search cannot enumerate."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

@@ -33,28 +33,23 @@ def test_an_error_is_retried_then_recorded_and_the_study_finishes(ray_local, tmp
 
 
 def test_nan_memory_and_timeout_are_failures_that_are_not_retried(ray_local, tmp_path):
-    # units 9 hangs past the timeout, 8 is fine (NaN losses: tests/test_studies.py).
+    # units 9 hangs past the timeout, 13 runs out of memory, 8 is fine (NaN losses:
+    # tests/test_studies.py).
     spec = tiny_spec(
         tmp_path, name="failures",
-        model={"builder": "tests.builders:hanging_mlp", "params": {"hang_on_units": 9}},
+        model={"builder": "tests.builders:troubled_mlp",
+               "params": {"hang_on_units": 9, "oom_on_units": 13}},
         search={"algorithm": "grid"},
-        search_space={"units": {"type": "grid", "values": [8, 9]}},
+        search_space={"units": {"type": "grid", "values": [8, 9, 13]}},
         train={"epochs": 2, "batch_size": 64, "trial_timeout_s": 12},
-        failure={"max_retries": 1})
+        failure={"max_retries": 2})
     result = run(spec)
     rows = result.trials.set_index("config/units")
     assert rows.loc[8, "status"] == "completed"
     assert rows.loc[9, "status"] == "failed"
     assert "timed out after 12 s" in rows.loc[9, "reason"]
-
-    oom = tiny_spec(
-        tmp_path, name="oom",
-        model={"builder": "tests.builders:memory_hog_mlp", "params": {"oom_on_units": 13}},
-        search={"algorithm": "grid"}, search_space={"units": {"type": "grid", "values": [8, 13]}},
-        train={"epochs": 2, "batch_size": 64}, failure={"max_retries": 2})
-    rows = run(oom).trials.set_index("config/units")
     assert rows.loc[13, "status"] == "failed" and rows.loc[13, "retries"] == 0
-    assert "out of memory" in rows.loc[13, "reason"]
+    assert "ran out of memory: MemoryError" in rows.loc[13, "reason"]
 
 
 def test_consecutive_failures_stop_the_study_with_a_message(ray_local, tmp_path):

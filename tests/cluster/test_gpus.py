@@ -33,7 +33,7 @@ def _results(study: Path) -> pd.DataFrame:
 def test_half_gpu_trials_are_packed_two_per_declared_gpu(tmp_path):
     spec = tiny_spec(tmp_path, name="gpus", search={"algorithm": "grid"},
                      search_space={"dropout": {"type": "grid", "values": [0.0, 0.1, 0.2, 0.3]}},
-                     train={"epochs": 2, "batch_size": 64},
+                     train={"epochs": 1, "batch_size": 64},
                      resources={"cpu": 0.5, "gpu": 0.5},
                      cluster={"num_cpus": 2, "num_gpus": 2})
     dump_yaml(spec, tmp_path / "spec.yaml")

@@ -69,10 +69,15 @@ def test_submit_where_nothing_listens_says_so(tmp_path):
 def test_submit_runs_the_study_as_a_ray_job(tmp_path):
     _spec(tmp_path)
     port, dashboard = _free_port(), _free_port()
+    # Every port of its own: the test session's Ray already holds Ray's default agent ports,
+    # and a head whose dashboard agent cannot bind accepts no job.
+    ports = [f"--{name}={_free_port()}" for name in (
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+        "metrics-export-port", "ray-client-server-port")]
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
-         "--num-gpus=0", "--disable-usage-stats"],
+         "--num-gpus=0", "--disable-usage-stats", *ports],
         env=_env(), cwd=tmp_path, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     address = f"http://127.0.0.1:{dashboard}"

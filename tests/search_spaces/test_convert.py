@@ -60,3 +60,21 @@ def test_step_must_be_positive(entry):
 
     with pytest.raises(SpecError, match=r"search_space\.x: q\w+ needs q > 0"):
         Experiment.from_dict({"name": "n", "search_space": {"x": entry}})
+
+
+def _hyperopt_suggestions(seed: int, n: int = 4) -> list[dict]:
+    from tunefleet.search_spaces import make_searcher
+
+    exp = Experiment.from_dict({"name": "x", "objective": {"metric": "val_accuracy"},
+                                "search": {"algorithm": "hyperopt", "seed": seed,
+                                           "n_initial_points": n}, "search_space": SPACE})
+    searcher = make_searcher(exp, max_concurrent=0)
+    searcher.set_search_properties("val_accuracy", "max", to_ray_space(exp))
+    return [searcher.suggest(f"t{i}") for i in range(n)]
+
+
+def test_hyperopt_same_seed_same_configs_other_seed_other_configs():
+    first, again, other = _hyperopt_suggestions(7), _hyperopt_suggestions(7), _hyperopt_suggestions(8)
+    assert first == again
+    assert first != other
+    assert len({c["learning_rate"] for c in first}) == 4  # four different draws

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -56,7 +57,8 @@ def _client(address: str) -> Any:
 
 
 def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus: float = 1.0,
-                 driver_gpus: float = 0.0, pip: Optional[list[str]] = None) -> SubmittedJob:
+                 driver_gpus: float = 0.0, pip: Optional[list[str]] = None,
+                 agent_wait_s: float = 90.0) -> SubmittedJob:
     """Submit ``spec`` as a job to the cluster whose dashboard is at ``address``."""
     spec = Path(spec).resolve()
     if not spec.is_file():
@@ -74,10 +76,19 @@ def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus:
     runtime_env: dict[str, Any] = {"working_dir": str(spec.parent), "excludes": EXCLUDES}
     if pip:
         runtime_env["pip"] = pip
-    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
-                               entrypoint_num_cpus=driver_cpus, entrypoint_num_gpus=driver_gpus,
-                               metadata={"tunefleet_spec": spec.name})
-    return SubmittedJob(job_id, address, entrypoint)
+    deadline = time.monotonic() + agent_wait_s
+    while True:
+        try:
+            job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
+                                       entrypoint_num_cpus=driver_cpus,
+                                       entrypoint_num_gpus=driver_gpus,
+                                       metadata={"tunefleet_spec": spec.name})
+            return SubmittedJob(job_id, address, entrypoint)
+        except RuntimeError as exc:
+            # A head node that has just started answers before its job agent is up.
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
 
 
 def follow_job(job: SubmittedJob, echo: Callable[[str], None]) -> str:
