@@ -152,7 +152,7 @@ def load_study(path: str | Path) -> StudyData:
     # Per-execution values and spreads ("execution_0/loss", "std/loss") stay in the history.
     metrics = [c for c in history.columns if c not in BOOKKEEPING and c != "trial_id"
                and "/" not in c and pd.api.types.is_numeric_dtype(history[c])]
-    spreads = [c for c in history.columns if c.startswith(STD_PREFIX)]
+    spread = f"{STD_PREFIX}{objective}"  # across executions, when there were several
     values = history[metrics].astype(float).replace([math.inf, -math.inf], np.nan)
     groups = values.groupby(history["trial_id"], sort=False)
     aggregated = {}
@@ -161,13 +161,15 @@ def load_study(path: str | Path) -> StudyData:
         aggregated[f"best_{m}"] = groups[m].max() if direction == "max" else groups[m].min()
         aggregated[f"last_{m}"] = groups[m].last()
     epochs = history.groupby("trial_id", sort=False)["epoch"].max()
-    best_epoch = {}
+    best_epoch, best_spread = {}, {}
     if objective in history:
         scored = values[objective].dropna()
         if not scored.empty:
             by_trial = scored.groupby(history.loc[scored.index, "trial_id"], sort=False)
             idx = by_trial.idxmax() if mode == "max" else by_trial.idxmin()
             best_epoch = history.loc[idx.to_numpy(), "epoch"].set_axis(idx.index).to_dict()
+            if spread in history:
+                best_spread = history.loc[idx.to_numpy(), spread].set_axis(idx.index).to_dict()
     by_trial_rows = dict(tuple(history.groupby("trial_id", sort=False))) if (
         "checkpoint_dir_name" in history) else {}
     table = []
@@ -181,10 +183,9 @@ def load_study(path: str | Path) -> StudyData:
             row[key] = None if pd.isna(value) else float(value)
         best = best_epoch.get(trial_id)
         row["best_epoch"] = int(best) if best is not None else None
-        spread = f"{STD_PREFIX}{objective}"
-        if spread in spreads and best is not None:
-            at = history[(history["trial_id"] == trial_id) & (history["epoch"] == best)]
-            row[f"std_{objective}"] = float(at[spread].iloc[-1]) if not at.empty else None
+        if spread in history:
+            value = best_spread.get(trial_id)
+            row[f"std_{objective}"] = None if value is None or pd.isna(value) else float(value)
         table.append(row)
     # A study whose trials all failed before reporting still has every column a report reads.
     columns = ["trial_id", *searched, "status", "reason", "retries", "epochs_trained", "time_s", "cpu", "gpu",

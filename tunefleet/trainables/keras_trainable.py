@@ -120,6 +120,7 @@ class _Reporter:
                  watchdog: Optional[Watchdog] = None):
         self.experiment, self.epochs, self.active = experiment, epochs, active
         self.watchdog = watchdog
+        self.node_id = _node_id()  # a trial stays on its node until a retry moves it
 
     def report(self, done: int, logs: list[dict[str, Any]], trials: list[TrialModel],
                callbacks: list[list[Any]], all_stopped: bool, epoch_time: float) -> str:
@@ -143,7 +144,7 @@ class _Reporter:
             metrics["global_batch_size"] = trials[0].settings.batch_size * trials[0].replicas
         if exp.resources.gpu > 0:
             metrics["gpu_ids"] = assigned_gpus()
-        metrics["node_id"] = _node_id()
+        metrics["node_id"] = self.node_id
         reason = ""
         if not math.isfinite(metrics.get("loss", 0.0)):
             reason = STOP_REASONS[2]

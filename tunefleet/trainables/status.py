@@ -35,7 +35,7 @@ def trial_status(error: Optional[str], last: dict[str, Any],
         return "failed", f"killed for running out of host memory: {error}"
     if error:
         return "errored", error
-    completed, early, nan = STOP_REASONS[:3]
+    completed, early, nan, _, _ = STOP_REASONS
     reason = last.get("stop_reason", "")
     if reason == nan:
         return "failed", f"loss became NaN at epoch {last.get('epoch')}"
