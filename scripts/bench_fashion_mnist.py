@@ -36,7 +36,7 @@ def main() -> None:
     started = time.perf_counter()
     import tunefleet
 
-    result = tunefleet.run(args.spec, [f"output.dir={args.out}", *args.overrides],
+    result = tunefleet.run(args.spec, [f"output.storage={args.out}", *args.overrides],
                            overwrite=True)
     tuned = time.perf_counter()
     report = tunefleet.report(result.path)

@@ -56,7 +56,7 @@ def run_tunefleet(seed: int, trials: int, epochs: int, out: str) -> dict:
         "objective": {"metric": "val_accuracy", "mode": "max"},
         "resources": {"cpu": 1},
         "cluster": {"num_cpus": 2},
-        "output": {"dir": out},
+        "output": {"storage": out},
     }
     result = tunefleet.run(spec, overwrite=True)
     return {"best_val_accuracy": result.best_metrics["val_accuracy"],

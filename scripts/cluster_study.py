@@ -29,8 +29,9 @@ def main() -> int:
 
     result = tunefleet.run(spec, ["cluster.address=auto", *args.overrides])
     if result.summary.get("best"):
-        tunefleet.report(result.path)
-    print(f"{result.finished} of {len(result.trials)} trials finished; results in {result.path}")
+        tunefleet.report(result.location)  # a study at a URI gets its report uploaded beside it
+    print(f"{result.finished} of {len(result.trials)} trials finished; results in "
+          f"{result.summary['location']}")
     return 0 if result.finished else 1
 
 

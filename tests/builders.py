@@ -33,3 +33,36 @@ def troubled_mlp(info, units: int = 16, hang_on_units: int = -1, oom_on_units: i
     if int(units) == int(oom_on_units):
         raise MemoryError(f"could not allocate the layers for units={units}")
     return small_mlp(info, units=units)
+
+
+def flaky_mlp(info, units: int = 16, oom_on_units: int = -1, crash_on_units: int = -1,
+              crash_after_epoch: int = 2, marker: str = ""):
+    """Like small_mlp, but building raises MemoryError for ``oom_on_units``, and for
+    ``crash_on_units`` the trial's process dies (SIGKILL, as on a lost node) at the end of epoch
+    ``crash_after_epoch``, once: ``marker`` records that it happened."""
+    import os
+    import signal
+    import time
+
+    import keras
+
+    if int(units) == int(oom_on_units):
+        raise MemoryError(f"could not allocate the layers for units={units}")
+    model = small_mlp(info, units=units)
+    if int(units) != int(crash_on_units) or os.path.exists(marker):
+        return model
+
+    class CrashOnce(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # after tunefleet's report and checkpoint
+            if epoch + 1 >= crash_after_epoch and not os.path.exists(marker):
+                open(marker, "w").close()
+                time.sleep(1.0)  # let the driver receive the epoch's result
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    fit = model.fit
+
+    def fit_then_crash(*args, callbacks=None, **kwargs):
+        return fit(*args, callbacks=[*(callbacks or []), CrashOnce()], **kwargs)
+
+    model.fit = fit_then_crash
+    return model

@@ -62,7 +62,7 @@ def tiny_spec(tmp_path: Path, **sections: Any) -> dict[str, Any]:
         "search": {"algorithm": "random", "num_samples": 3, "seed": 1},
         "scheduler": {"name": "fifo"},
         "objective": {"metric": "val_accuracy", "mode": "max"},
-        "output": {"dir": str(tmp_path / "results")},
+        "output": {"storage": str(tmp_path / "results")},
     }
     spec.update(sections)
     return spec

@@ -23,7 +23,7 @@ def _tunefleet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_run_example_spec_with_overrides(tmp_path):
     proc = _tunefleet("run", str(ROOT / "examples" / "digits_cnn.yaml"),
                       "--set", "search.num_samples=3", "--set", "train.epochs=3",
-                      "--set", "scheduler.grace_period=1", "--set", f"output.dir={tmp_path}",
+                      "--set", "scheduler.grace_period=1", "--set", f"output.storage={tmp_path}",
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best val_accuracy" in proc.stdout
@@ -93,7 +93,8 @@ name: all_fail
 model: {{builder: "tests.builders:small_mlp", params: {{units: 8, fail_on_units: 8}}}}
 train: {{epochs: 1}}
 search: {{algorithm: random, num_samples: 2}}
-output: {{dir: {tmp_path}}}
+failure: {{max_retries: 0}}
+output: {{storage: {tmp_path}}}
 """)
     proc = _tunefleet("run", str(spec), cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -113,7 +114,7 @@ def test_compare_runs_each_variant_and_writes_the_comparison(tmp_path):
     proc = _tunefleet("compare", str(ROOT / "examples" / "compare_grid_random.yaml"),
                       "--set", "search_space.learning_rate=0.01", "--set", "search_space.filters=8",
                       "--set", "search_space.dropout=0.0", "--set", "search_space.epochs=2",
-                      "--set", "search.num_samples=2", "--set", f"output.dir={tmp_path}",
+                      "--set", "search.num_samples=2", "--set", f"output.storage={tmp_path}",
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "compare_grid_random"

@@ -26,8 +26,8 @@ def _examples_importable(monkeypatch):
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_passes_its_checks(name, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no Keras cache: offline sources
-    overrides = [f"output.dir={tmp_path}", "data.download=false"] if name.startswith(
-        ("cifar", "fashion")) else [f"output.dir={tmp_path}"]
+    overrides = [f"output.storage={tmp_path}", "data.download=false"] if name.startswith(
+        ("cifar", "fashion")) else [f"output.storage={tmp_path}"]
     experiment = as_experiment(ROOT / "examples" / name, overrides)
     if experiment.data.dataset == "cifar10":
         with pytest.raises(SpecError, match=r"^data\.dataset: dataset 'cifar10' was not found; "

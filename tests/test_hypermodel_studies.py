@@ -28,7 +28,7 @@ def _hm_spec(tmp_path, **sections):
         "search": {"algorithm": "hyperopt", "num_samples": 5, "n_initial_points": 3, "seed": 3},
         "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
         "objective": {"metric": "val_accuracy"},
-        "output": {"dir": str(tmp_path / "results")},
+        "output": {"storage": str(tmp_path / "results")},
     }
     spec.update(sections)
     return spec

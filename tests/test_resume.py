@@ -27,7 +27,7 @@ search_space:
 search: {algorithm: random, num_samples: 4, seed: 2}
 objective: {metric: val_accuracy}
 cluster: {num_cpus: 2}
-output: {dir: results}
+output: {storage: results}
 """
 
 

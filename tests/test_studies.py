@@ -64,7 +64,7 @@ def test_same_seed_same_configs_other_seed_other_configs(ray_local, tmp_path):
     # End to end for random search; HyperOpt's seeding is checked on its searcher in
     # tests/search_spaces/test_convert.py (the same guarantee without three more studies).
     def study(seed: int, name: str):
-        search = {"algorithm": "random", "num_samples": 3, "seed": seed}
+        search = {"algorithm": "random", "num_samples": 2, "seed": seed}
         return run(tiny_spec(tmp_path, name=name, search=search, train={"epochs": 1}))
 
     first, again, other = study(7, "a"), study(7, "b"), study(8, "c")
@@ -81,7 +81,7 @@ def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path)
         search={"algorithm": "grid"},
         search_space={"units": {"type": "grid", "values": [8, 13, 16]},
                       "explode": {"type": "grid", "values": [False, True]}},
-        train={"epochs": 3, "batch_size": 64})
+        train={"epochs": 3, "batch_size": 64}, failure={"max_retries": 0})
     result = run(spec)
     by_status = result.trials.groupby("status").size().to_dict()
     assert by_status == {"completed": 2, "failed": 2, "errored": 2}
@@ -166,7 +166,7 @@ def test_existing_study_is_not_overwritten_unless_asked(ray_local, tmp_path):
     spec = tiny_spec(tmp_path, name="twice", search={"algorithm": "random", "num_samples": 1},
                      train={"epochs": 1})
     first = run(spec)
-    with pytest.raises(SpecError, match=r"^output\.dir: .*twice already holds a study.*--overwrite"):
+    with pytest.raises(SpecError, match=r"^output\.storage: .*twice already holds a study.*--overwrite"):
         run(spec)
     again = run(spec, overwrite=True)
     assert again.trials["trial_id"].tolist() != first.trials["trial_id"].tolist()

@@ -15,6 +15,9 @@ __all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare",
 def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):
     """Write the report of a finished study (``study_dir/report/``) and return it.
 
+    ``study_dir`` is a study directory or URI (``s3://bucket/studies/NAME``: read through a
+    local mirror, and the report uploaded to ``URI/report/``).
+
     ``hypermodel``: the study's KerasTuner hypermodel, when its module cannot be imported here.
     """
     from .reports import build_study_report
@@ -24,7 +27,8 @@ def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):
 
 def compare(study_dirs: list[Union[str, Path]], out_dir: Union[str, Path],
             target: Optional[float] = None):
-    """Compare finished studies side by side into ``out_dir``; returns the comparison."""
+    """Compare finished studies (directories or URIs) side by side into ``out_dir``; returns
+    the comparison."""
     from .reports import build_comparison_report
 
     return build_comparison_report(study_dirs, out_dir, target=target)

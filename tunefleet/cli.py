@@ -49,9 +49,9 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
             raise SpecError("--resume", "and --overwrite contradict each other",
                             fix="pass one of them")
         if resume:
-            study_dir = as_experiment(spec, _overrides(set_, address)).study_dir
-            if (study_dir / "spec.yaml").exists():
-                _finish(resume_study(study_dir), report)
+            storage = as_experiment(spec, _overrides(set_, address)).storage
+            if storage.read_text("spec.yaml") is not None:
+                _finish(resume_study(storage), report)
                 return
         result = run_study(spec, _overrides(set_, address), overwrite=overwrite)
     except SpecError as exc:
@@ -90,8 +90,8 @@ def submit_cmd(spec: Path = typer.Argument(..., help="Experiment spec (YAML); it
 
 
 @app.command("resume")
-def resume_cmd(study_dir: Path = typer.Argument(..., help="The study directory "
-                                                "(output.dir/<name>) whose driver died."),
+def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory or URI "
+                                               "(output.storage/<name>) whose driver died."),
                report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
     """Continue a study whose driver died: finished trials are kept, the others continue from
     their last checkpoint, and the searcher and scheduler carry on."""
@@ -108,7 +108,7 @@ def _finish(result, report: bool) -> None:
     """Print the summary, write the report, and exit non-zero if the study did not succeed."""
     _print_summary(result)
     if report and result.summary.get("best"):
-        _report_or_warn(result.path)
+        _report_or_warn(result.location or str(result.path))
     if result.summary.get("stopped"):
         err.print(f"[bold red]study stopped[/]: {result.summary['stopped']}")
         raise typer.Exit(1)
@@ -119,7 +119,8 @@ def _finish(result, report: bool) -> None:
 
 
 @app.command("report")
-def report_cmd(dirs: List[Path] = typer.Argument(..., help="Study directories (output.dir/<name>)."),
+def report_cmd(dirs: List[str] = typer.Argument(..., help="Study directories or URIs "
+                                              "(output.storage/<name>)."),
                out_dir: Optional[Path] = typer.Option(None, "--out", help="Where a comparison "
                                                       "report goes (default ./comparison)."),
                retrain: bool = typer.Option(False, help="Retrain the best configuration on "
@@ -133,6 +134,8 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="Study directories (o
         for directory in dirs:
             built = build_study_report(directory, retrain=retrain)
             typer.echo(f"report: {built.files['html']}")
+            if built.uploaded_to:
+                typer.echo(f"copied to: {built.uploaded_to}")
             if built.test is not None:
                 typer.echo("test: " + ", ".join(f"{k} {v:.4f}" for k, v in built.test.metrics.items()))
         if len(dirs) > 1:
@@ -159,7 +162,7 @@ def compare(spec: Path = typer.Argument(..., help="Comparison spec (YAML): base,
     typer.echo(f"comparison: {where / 'report.html'}")
 
 
-def _report_or_warn(path: Path) -> None:
+def _report_or_warn(path: str) -> None:
     """The study's results stand even if its report fails: say so instead of crashing."""
     from .reports import build_study_report
 
@@ -173,6 +176,8 @@ def _report_or_warn(path: Path) -> None:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in list(built.test.metrics.items())[:4])
         out.print(f"best model on the test split: {metrics}", highlight=False)
     out.print(f"report: {built.files['html']}", highlight=False)
+    if built.uploaded_to:
+        out.print(f"copied to: {built.uploaded_to}", highlight=False)
 
 
 @app.command()
@@ -211,7 +216,7 @@ def _print_summary(result) -> None:
     failures = result.trials[result.trials["status"].isin(["errored", "failed"])]
     for _, row in failures.iterrows():
         table.add_row(f"{row['status']} {row['trial_id']}", str(row["reason"]))
-    table.add_row("results", str(result.path))
+    table.add_row("results", result.summary.get("location") or str(result.path))
     out.print(table)
 
 

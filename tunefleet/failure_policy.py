@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from .reports.load import RETRIES_FILE
 from .trainables.status import FAILED_REASONS
-from .trainables.watchdog import failure_file, read_failure
+from .trainables.watchdog import FailureRecord
 
 __all__ = ["FailureTracker", "RETRIES_FILE"]
 
@@ -39,32 +39,32 @@ def _tracker_base():
     return Callback, Stopper
 
 
-def FailureTracker(study_dir: Path, max_consecutive: Optional[int]) -> Any:  # noqa: N802
-    """A Ray Tune callback that is also the study's stopper (pass it as both)."""
+def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa: N802
+    """A Ray Tune callback that is also the study's stopper (pass it as both); ``storage`` is
+    the study's :class:`~tunefleet.storage.StudyStorage`."""
     Callback, Stopper = _tracker_base()
 
     class _Tracker(Callback, Stopper):
         def __init__(self):
-            self.study_dir = study_dir
+            self.storage = storage
             self.max_consecutive = max_consecutive
             self.streak: list[str] = []
             self.tripped: Optional[str] = None
 
         # -- Callback --------------------------------------------------------------
         def on_trial_recover(self, iteration, trials, trial, **info):
-            path = self.study_dir / f"trial_{trial.trial_id}" / RETRIES_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            retries = json.loads(path.read_text()) if path.exists() else []
+            relative = f"trial_{trial.trial_id}/{RETRIES_FILE}"
+            retries = json.loads(self.storage.read_text(relative) or "[]")
             retries.append({"time": time.time(), "error": _error_line(trial),
                             "epoch": (trial.last_result or {}).get("epoch")})
-            path.write_text(json.dumps(retries, indent=1))
+            self.storage.write_text(relative, json.dumps(retries, indent=1))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self._ended(trial.trial_id, f"errored: {_error_line(trial)}")
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             reason = (trial.last_result or {}).get("stop_reason", "")
-            failure = read_failure(failure_file(self.study_dir, trial.trial_id))
+            failure = FailureRecord(self.storage, trial.trial_id).read()
             if failure is not None:
                 self._ended(trial.trial_id, f"failed: {failure.get('reason')}")
             elif reason in FAILED_REASONS:

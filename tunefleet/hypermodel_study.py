@@ -58,7 +58,7 @@ def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float 
                    "executions_per_trial": executions_per_trial},
         "scheduler": {"name": scheduler},
         "objective": _objective(objective),
-        "output": {"dir": str(directory)},
+        "output": {"storage": str(directory)},
     }
     spec = apply_overrides(spec, settings or [])
     try:

@@ -75,7 +75,7 @@ def collect_plan(experiment: Experiment) -> Plan:
         gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
-        output=str(experiment.study_dir),
+        output=experiment.storage.location,
     )
 
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
+
+import yaml
 
 from .cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
 from .data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
 from .schedulers import make_scheduler
 from .search_spaces import make_searcher, to_ray_space, total_trials
 from .search_spaces.conditional import make_conditional_searcher
-from .search_spaces.hypermodel_space import HypermodelSpace
+from .search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
 from .failure_policy import FailureTracker
-from .spec import Experiment, SpecError, dump_yaml, load_yaml
+from .spec import Experiment, SpecError, dump_yaml
+from .storage import StudyStorage, study_storage
 from .summary import StudyResult, summarize
 from .trainables import train_trial
 from .trainables.checks import check_experiment
@@ -99,13 +101,21 @@ def prepare(experiment: Experiment, data: Optional[RawData] = None,
     return Prepared(dataset)
 
 
-def _check_study_dir(experiment: Experiment, overwrite: bool) -> Path:
-    study_dir = experiment.study_dir
-    if study_dir.exists() and any(study_dir.iterdir()) and not overwrite:
-        raise SpecError("output.dir", f"{study_dir} already holds a study", str(study_dir),
+def _check_study_dir(experiment: Experiment, overwrite: bool) -> StudyStorage:
+    storage = experiment.storage
+    if not overwrite and storage.holds_anything():
+        raise SpecError("output.storage", f"{storage.location} already holds a study",
                         fix="pass --resume to continue it, --overwrite (overwrite=True) to "
-                        "replace it, or change name or output.dir")
-    return study_dir
+                        "replace it, or change name or output.storage")
+    return storage
+
+
+def _check_storage(storage: StudyStorage, cluster: Any) -> None:
+    """A URI must be writable from here; a path must be visible from every node."""
+    if storage.remote:
+        storage.check_writable()
+    else:
+        check_shared_storage(storage.local_dir.parent, cluster)
 
 
 def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> Any:
@@ -151,7 +161,7 @@ def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int,
     )
     run_config = tune.RunConfig(
         name=experiment.name,
-        storage_path=str(experiment.study_dir.parent),
+        **experiment.storage.ray_storage(),
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=experiment.output.num_to_keep,
             checkpoint_score_attribute=experiment.objective.metric,
@@ -187,20 +197,24 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
     """
     experiment = as_experiment(spec, overrides)
     prepared = prepare(experiment, data, hypermodel)
-    study_dir = _check_study_dir(experiment, overwrite)
+    storage = _check_study_dir(experiment, overwrite)
     _quiet_ray_warnings()
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)
-        check_shared_storage(study_dir.parent, cluster)
-        shutil.rmtree(study_dir, ignore_errors=True)
+        _check_storage(storage, cluster)
+        storage.clear()
+        study_dir = storage.local_dir
         study_dir.mkdir(parents=True)
         dump_yaml(experiment.to_dict(), study_dir / "spec.yaml")
         save_test_split(prepared.dataset, study_dir / "data")
         if prepared.space is not None:
             prepared.space.write(study_dir)
+        # At a URI, the study's own files go up before training, so that a study whose driver
+        # dies can be resumed from anywhere.
+        storage.upload("spec.yaml", "data", SPACE_FILE)
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
-        tracker = FailureTracker(study_dir, experiment.failure.max_consecutive)
+        tracker = FailureTracker(storage, experiment.failure.max_consecutive)
         tuner = _tuner(experiment, prepared, max_concurrent, tracker)
         started = time.perf_counter()
         tuner.fit()  # everything the summary needs is on disk; it reads it from there
@@ -212,25 +226,31 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         disconnect(cluster)
 
 
-def resume(study_dir: Union[str, Path], *, data: Optional[RawData] = None,
+def resume(location: Union[str, Path, StudyStorage], *, data: Optional[RawData] = None,
            hypermodel: Any = None) -> StudyResult:
     """Continue a study whose driver died (Ray Tune's restore): finished trials are kept,
     unfinished ones continue from their last checkpoint, and the searcher and scheduler carry
-    on from their saved state. ``data``/``hypermodel`` as for :func:`run`, when the study was
+    on from their saved state. ``location`` is the study's directory or URI
+    (``output.storage/<name>``); ``data``/``hypermodel`` as for :func:`run`, when the study was
     started with Python objects rather than names."""
     from ray import tune
 
-    study_dir = Path(study_dir).expanduser().resolve()
-    spec_file = study_dir / "spec.yaml"
-    if not spec_file.is_file() or not tune.Tuner.can_restore(str(study_dir)):
-        raise SpecError(str(study_dir), "holds no study to resume (no spec.yaml or no Ray Tune "
-                        "state)", fix="pass the directory `tunefleet run` wrote: "
-                        "output.dir/<name>, or start it again with `tunefleet run`")
-    spec = load_yaml(spec_file)
+    storage = study_storage(location)
+    spec_text = storage.read_text("spec.yaml")
+    ray_storage = storage.ray_storage()
+    ray_path = f"{ray_storage['storage_path']}/{storage.name}"
+    fs = ray_storage.get("storage_filesystem")
+    if spec_text is None or not tune.Tuner.can_restore(ray_path, storage_filesystem=fs):
+        raise SpecError(storage.location, "holds no study to resume (no spec.yaml or no Ray Tune "
+                        "state)", fix="pass the directory or URI `tunefleet run` wrote: "
+                        "output.storage/<name>, or start it again with `tunefleet run`")
+    spec = yaml.safe_load(spec_text)
     # The study may have been moved (or copied from a cluster): it continues where it is.
-    spec.setdefault("output", {})["dir"] = str(study_dir.parent)
-    if spec.get("name") != study_dir.name:
-        raise SpecError(str(study_dir), f"its spec is named {spec.get('name')!r}, but Ray Tune "
+    output = spec.setdefault("output", {})
+    output.pop("dir", None)
+    output["storage"] = storage.root
+    if spec.get("name") != storage.name:
+        raise SpecError(storage.location, f"its spec is named {spec.get('name')!r}, but Ray Tune "
                         "keeps a study in a directory of the same name",
                         fix=f"rename the directory back to {spec.get('name')!r}")
     experiment = Experiment.from_dict(spec)
@@ -239,10 +259,11 @@ def resume(study_dir: Union[str, Path], *, data: Optional[RawData] = None,
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)
-        check_shared_storage(study_dir.parent, cluster)
-        tuner = tune.Tuner.restore(str(study_dir), trainable=_trainable(experiment, prepared),
+        _check_storage(storage, cluster)
+        storage.download(checkpoints=False)  # the mirror of a URI study, for the failure files
+        tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
                                    resume_unfinished=True, resume_errored=False,
-                                   restart_errored=False)
+                                   restart_errored=False, storage_filesystem=fs)
         started = time.perf_counter()
         tuner.fit()
         wall = time.perf_counter() - started

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator
 
+from .storage import StudyStorage
 from .spec import Experiment, SpecError, load_yaml
 from .spec.base import StrictModel
 from .spec.experiment import format_validation_error
@@ -113,8 +114,11 @@ def run_comparison(path: str | Path, overrides: Optional[list[str]] = None,
     dirs = []
     for experiment in experiments:
         result = run(experiment, overwrite=overwrite)
-        build_study_report(result.path)
+        build_study_report(experiment.storage)  # at a URI, the report is copied next to it
         dirs.append(result.path)
-    out = experiments[0].study_dir.parent / spec.name
+    # Beside the studies; for studies at a URI, beside their local mirrors, and copied up.
+    comparison_storage = StudyStorage(experiments[0].output.storage, spec.name)
+    out = comparison_storage.local_dir
     comparison = build_comparison_report(dirs, out, target=spec.target, title=spec.name)
+    comparison_storage.upload("")
     return out, comparison

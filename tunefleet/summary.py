@@ -26,6 +26,8 @@ class StudyResult:
     best_metrics: Optional[dict[str, Any]]
     trials: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    # Where the study lives (``path`` is its local directory, or a URI study's mirror).
+    location: str = ""
 
     @property
     def finished(self) -> int:
@@ -46,7 +48,8 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
               stopped: Optional[str] = None) -> StudyResult:
     """Summarise the finished study from its directory, with the same reading the report uses
     (reports/load.py), so that the run's summary and the report never disagree."""
-    study = load_study(experiment.study_dir)
+    storage = experiment.storage
+    study = load_study(storage)
     searched = [*study.hyperparameters, TRIAL_SEED_KEY]
     trials = study.trials
     if trials[TRIAL_SEED_KEY].isna().all():  # HyperOpt trials derive their seed: no column
@@ -82,7 +85,9 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
         "resources_per_trial": {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
         "cluster": cluster,
         "stopped": stopped,  # why the study ended before every trial ran, if it did
+        "location": storage.location,
     }
     (study.path / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     trials.to_csv(study.path / "trials.csv", index=False)
-    return StudyResult(study.path, best_config, best_metrics, trials, summary)
+    storage.upload("summary.json", "trials.csv")
+    return StudyResult(study.path, best_config, best_metrics, trials, summary, storage.reference)

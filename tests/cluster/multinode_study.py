@@ -30,7 +30,7 @@ def main(out_dir: str) -> None:
         "objective": {"metric": "val_accuracy"},
         "cluster": {"address": "auto"},
         "failure": {"max_retries": 2},
-        "output": {"dir": out_dir},
+        "output": {"storage": out_dir},
     }
     study = Path(out_dir) / "multinode"
     killed: dict = {}

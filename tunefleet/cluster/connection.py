@@ -153,7 +153,7 @@ def check_shared_storage(directory: os.PathLike, info: ClusterInfo) -> None:
     finally:
         os.remove(probe)
     if blind:
-        raise SpecError("output.dir", f"{directory} is node-local: {len(blind)} of the "
+        raise SpecError("output.storage", f"{directory} is node-local: {len(blind)} of the "
                         f"cluster's {info.nodes} nodes cannot see it (node "
                         f"{blind[0][:12]}...), so their trials' checkpoints and results would "
                         "be lost or could not be resumed elsewhere", directory,

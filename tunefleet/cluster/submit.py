@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..spec import SpecError
+from ..storage import is_uri
 
 __all__ = ["SubmittedJob", "submit_study", "follow_job", "EXCLUDES"]
 
@@ -29,6 +30,7 @@ class SubmittedJob:
     job_id: str
     address: str
     entrypoint: str
+    study: str = ""  # where the study will be: a path on the cluster, or a URI
 
     def commands(self) -> dict[str, str]:
         """How to follow, stop and fetch the job from a shell."""
@@ -37,9 +39,11 @@ class SubmittedJob:
             "follow": f"ray job logs --follow --address {a} {self.job_id}",
             "status": f"ray job status --address {a} {self.job_id}",
             "stop": f"ray job stop --address {a} {self.job_id}",
-            "fetch": "the study is written to output.dir on the cluster; copy it back (e.g. "
-                     "`ray rsync-down CLUSTER.yaml REMOTE_DIR ./results/`, or read it from "
-                     "s3:// / gs://) and run `tunefleet report DIR`",
+            "fetch": (f"tunefleet report {shlex.quote(self.study)}  (reads the study from "
+                      "its bucket)" if is_uri(self.study) else
+                      f"the study is written to {self.study or 'output.storage'} on the "
+                      "cluster; copy it back (e.g. `ray rsync-down CLUSTER.yaml "
+                      f"{self.study or 'REMOTE_DIR'} ./results/`) and run `tunefleet report DIR`"),
         }
 
 
@@ -66,10 +70,12 @@ def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus:
     from ..spec import Experiment
 
     experiment = Experiment.from_yaml(spec, overrides)  # bad input fails here, not on the cluster
-    out = experiment.output.dir
-    if not (out.startswith(("/", "~")) or "://" in out):
-        # A relative output.dir would land in the job's temporary working directory.
-        overrides = [*overrides, f"output.dir=~/tunefleet_results/{out}"]
+    out = experiment.output.storage
+    study = experiment.storage.location
+    if not (out.startswith(("/", "~")) or is_uri(out)):
+        # A relative output.storage would land in the job's temporary working directory.
+        overrides = [*overrides, f"output.storage=~/tunefleet_results/{out}"]
+        study = f"~/tunefleet_results/{out}/{experiment.name}"
     client = _client(address)
     sets = " ".join(f"--set {shlex.quote(o)}" for o in overrides)
     entrypoint = f"tunefleet run {shlex.quote(spec.name)} --address auto {sets}".strip()
@@ -83,7 +89,7 @@ def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus:
                                        entrypoint_num_cpus=driver_cpus,
                                        entrypoint_num_gpus=driver_gpus,
                                        metadata={"tunefleet_spec": spec.name})
-            return SubmittedJob(job_id, address, entrypoint)
+            return SubmittedJob(job_id, address, entrypoint, study)
         except RuntimeError as exc:
             # A head node that has just started answers before its job agent is up.
             if "No available agent" not in str(exc) or time.monotonic() > deadline:

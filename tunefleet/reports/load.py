@@ -18,12 +18,13 @@ from ..search_spaces.hypermodel_space import read_space_kinds
 from ..trainables.executions import STD_PREFIX
 from ..trainables.keras_trainable import ACTIVE_KEY
 from ..trainables.status import RAY_KEYS, trial_status
+from ..storage import StudyStorage, is_uri, study_storage
 from ..trainables.watchdog import FAILURE_FILE, read_failure
 
 # Written by the driver's failure policy for each retry of a trial (tunefleet/failure_policy.py).
 RETRIES_FILE = "retries.json"
 
-__all__ = ["StudyData", "load_study", "metric_direction", "BOOKKEEPING"]
+__all__ = ["StudyData", "load_study", "fetch_study", "metric_direction", "BOOKKEEPING"]
 
 # Keys that are not training metrics (Ray's bookkeeping and the epoch counter).
 BOOKKEEPING = RAY_KEYS | {"epoch"}
@@ -100,12 +101,30 @@ def _best_checkpoint(trial_dir: Path, rows: pd.DataFrame, objective: str, mode: 
     return str(trial_dir / row["checkpoint_dir_name"])
 
 
-def load_study(path: str | Path) -> StudyData:
-    """Load ``path`` (``output.dir/<name>``); raise SpecError if it is not a study directory."""
-    path = Path(path).expanduser().resolve()
+def fetch_study(location: str | Path | StudyStorage) -> Path:
+    """The local directory of the study at ``location``: the directory itself, or for a URI
+    (``s3://bucket/results/name``) its local mirror, brought up to date: every trial's results,
+    and the checkpoints of the best trial only (the one the report evaluates)."""
+    if isinstance(location, (str, Path)) and not is_uri(str(location)):
+        return Path(location).expanduser().resolve()
+    storage = location if isinstance(location, StudyStorage) else study_storage(str(location))
+    if storage.read_text("spec.yaml") is None:
+        raise SpecError(storage.location, "not a tunefleet study (no spec.yaml)",
+                        fix="pass the URI `tunefleet run` wrote: output.storage/<name>")
+    local = storage.download(checkpoints=False)
+    best = load_study(local).best_trial()
+    if best is not None:
+        storage.download(checkpoints=True, under=f"trial_{best['trial_id']}")
+    return local
+
+
+def load_study(path: str | Path | StudyStorage) -> StudyData:
+    """Load ``path`` (``output.storage/<name>``, a directory or a URI); raise SpecError if it is
+    not a study."""
+    path = fetch_study(path)
     if not (path / "spec.yaml").is_file():
         raise SpecError(str(path), "not a tunefleet study directory (no spec.yaml)",
-                        fix="pass the directory `tunefleet run` wrote: output.dir/<name>")
+                        fix="pass the directory `tunefleet run` wrote: output.storage/<name>")
     experiment = Experiment.from_dict(load_yaml(path / "spec.yaml"))
     summary_path = path / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from .evaluate import NoCheckpointError, TestReport, evaluate_best
 from .figures import collect_anytime, collect_curves, collect_effects, collect_parallel
 from .importance import Importance, study_importance
+from ..storage import StudyStorage, is_uri, study_storage
 from .load import StudyData, load_study
 from .plots import (plot_anytime, plot_confusion, plot_curves, plot_effects, plot_importance,
                     plot_parallel)
@@ -27,6 +28,7 @@ class StudyReport:
     test_note: str = ""
     figures: dict[str, Path] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    uploaded_to: Optional[str] = None  # for a study at a URI: where the report was copied
 
 
 def write_tables(study: StudyData, out_dir: Path) -> dict[str, Path]:
@@ -41,10 +43,11 @@ def write_tables(study: StudyData, out_dir: Path) -> dict[str, Path]:
     return {"trials": trials, "history": history}
 
 
-def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
+def build_study_report(path: str | Path | StudyStorage, out_dir: Optional[str | Path] = None,
                        retrain: bool = False, evaluate: bool = True,
                        hypermodel: Any = None) -> StudyReport:
-    """Read the study at ``path`` and write its report (default: ``path/report``).
+    """Read the study at ``path`` and write its report (default: ``path/report``; for a study at
+    a URI, in its local mirror, then uploaded next to the study).
 
     ``hypermodel``: for a hypermodel study whose ``build_model`` cannot be imported by name
     (defined in a notebook or ``__main__``), the object itself, to rebuild the best model.
@@ -53,6 +56,7 @@ def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
 
     study = load_study(path)
     out = Path(out_dir) if out_dir else study.path / "report"
+    storage = study_storage(path) if isinstance(path, StudyStorage) or is_uri(str(path)) else None
     files = write_tables(study, out)
     test, note = None, ""
     if evaluate:
@@ -78,4 +82,7 @@ def build_study_report(path: str | Path, out_dir: Optional[str | Path] = None,
         figures["confusion"] = plot_confusion(test.confusion, test.labels, out / "confusion.png")
     report = StudyReport(study, out, test, importance, note, figures, files)
     report.files.update(write_study_documents(report))
+    if storage is not None and out_dir is None:  # the report goes next to the study it reports
+        storage.upload("report")
+        report.uploaded_to = f"{storage.location}/report"
     return report

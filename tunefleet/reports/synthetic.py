@@ -40,7 +40,7 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
                          "optimizer": {"type": "choice", "values": ["adam", "sgd"]}},
         "search": {"algorithm": search, "num_samples": trials, "seed": seed},
         "scheduler": sched, "objective": {"metric": "val_accuracy", "mode": "max"},
-        "output": {"dir": str(Path(directory))}})
+        "output": {"storage": str(Path(directory))}})
     dump_yaml(exp.to_dict(), study / "spec.yaml")
     clock, total_epochs = 1_800_000_000.0, 0
     for t in range(trials):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -355,19 +355,20 @@ class FailureSpec(StrictModel):
 
 
 class OutputSpec(StrictModel):
-    """Where results go: ``dir/<name>/``; checkpoints every ``checkpoint_every`` epochs,
-    keeping the ``num_to_keep`` best (the latest is always kept too, for resuming)."""
+    """Where results go: ``storage/<name>/``, ``storage`` being a path (local, or on a
+    filesystem every node of a cluster mounts) or a URI (``s3://bucket/path``,
+    ``gs://bucket/path``); checkpoints every ``checkpoint_every`` epochs, keeping the
+    ``num_to_keep`` best (the latest is always kept too, for resuming)."""
 
-    dir: str = "results"
+    renamed: ClassVar[dict[str, str]] = {"dir": "storage"}
+
+    storage: str = "results"
     checkpoint_every: int = Field(1, ge=1)
 
-    @field_validator("dir")
+    @field_validator("storage")
     @classmethod
-    def _local_or_shared_path(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError(
-                f"dir: cloud storage URIs are not supported yet, got {value!r}; use a path on "
-                "a filesystem every node mounts (NFS, a shared volume), or a local path for a "
-                "single machine")
-        return value
+    def _path_or_uri(cls, value: str) -> str:
+        from ..storage import check_location
+
+        return check_location(value)
     num_to_keep: int = Field(2, ge=1)

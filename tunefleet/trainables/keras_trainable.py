@@ -33,7 +33,7 @@ from .compile import compile_model, make_callbacks
 from .executions import aggregate_logs, execution_seed
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
-from .watchdog import Watchdog, failure_file, is_out_of_memory, read_failure, record_failure
+from .watchdog import FailureRecord, Watchdog, is_out_of_memory
 
 __all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS"]
 
@@ -219,8 +219,8 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     """
     from ray import tune
 
-    record = failure_file(experiment.study_dir, tune.get_context().get_trial_id())
-    earlier = read_failure(record)
+    record = FailureRecord(experiment.storage, tune.get_context().get_trial_id())
+    earlier = record.read()
     if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
         _report_failure(experiment, earlier["kind"], earlier.get("epoch"))
         return
@@ -232,8 +232,8 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
             raise
         watchdog.cancel()
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        record_failure(record, "out_of_memory",
-                       f"ran out of memory: {type(exc).__name__}: {first}", watchdog.epoch)
+        record.write("out_of_memory", f"ran out of memory: {type(exc).__name__}: {first}",
+                     watchdog.epoch)
         _report_failure(experiment, "out_of_memory", watchdog.epoch)
     finally:
         watchdog.cancel()

@@ -16,20 +16,28 @@ import threading
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["FAILURE_FILE", "failure_file", "record_failure", "read_failure", "Watchdog",
-           "is_out_of_memory"]
+__all__ = ["FAILURE_FILE", "FailureRecord", "read_failure", "Watchdog", "is_out_of_memory"]
 
 FAILURE_FILE = "failure.json"
 
 
-def failure_file(study_dir: Path, trial_id: str) -> Path:
-    """Where a trial's failure record lives (the trial's directory in the study)."""
-    return Path(study_dir) / f"trial_{trial_id}" / FAILURE_FILE
+class FailureRecord:
+    """A trial's failure record, ``trial_<id>/failure.json`` where its study is stored (a
+    directory or a URI: a retry may run on another node)."""
 
+    def __init__(self, storage: Any, trial_id: str):
+        self.storage, self.relative = storage, f"trial_{trial_id}/{FAILURE_FILE}"
 
-def record_failure(path: Path, kind: str, reason: str, epoch: Optional[int] = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kind": kind, "reason": reason, "epoch": epoch}))
+    def write(self, kind: str, reason: str, epoch: Optional[int] = None) -> None:
+        self.storage.write_text(self.relative,
+                                json.dumps({"kind": kind, "reason": reason, "epoch": epoch}))
+
+    def read(self) -> Optional[dict[str, Any]]:
+        text = self.storage.read_text(self.relative)
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
 
 
 def read_failure(path: Path) -> Optional[dict[str, Any]]:
@@ -49,14 +57,14 @@ class Watchdog:
     """Ends this trial process ``timeout_s`` after :meth:`start` unless :meth:`cancel` is called
     first, after writing the failure record."""
 
-    def __init__(self, timeout_s: Optional[float], path: Path):
-        self.timeout_s, self.path = timeout_s, path
+    def __init__(self, timeout_s: Optional[float], record: FailureRecord):
+        self.timeout_s, self.record = timeout_s, record
         self._timer: Optional[threading.Timer] = None
         self.epoch: Optional[int] = None  # the last epoch the trial finished, for the record
 
     def _expire(self) -> None:
-        record_failure(self.path, "timeout", f"timed out after {self.timeout_s:g} s "
-                       "(train.trial_timeout_s)", self.epoch)
+        self.record.write("timeout", f"timed out after {self.timeout_s:g} s "
+                          "(train.trial_timeout_s)", self.epoch)
         os.kill(os.getpid(), signal.SIGKILL)  # a hung thread cannot be stopped any other way
 
     def start(self) -> "Watchdog":

@@ -1,0 +1,146 @@
+"""Studies kept at a URI: a real S3 API (moto's server on 127.0.0.1) behind ``output.storage:
+s3://...``. Ray Tune writes the trials there, tunefleet its own files; failure records and
+retries work through it; the report and resume work from the URI alone."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+from tests.conftest import tiny_spec
+from tunefleet import Experiment, SpecError, resume, run
+from tunefleet.storage import StudyStorage, cache_root, split_study_location, study_storage
+
+
+def test_locations_split_and_mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
+    uri = "s3://key:secret@bucket/team/studies/mnist?endpoint_override=127.0.0.1:9000&scheme=http"
+    root, name = split_study_location(uri)
+    assert (root, name) == ("s3://key:secret@bucket/team/studies?endpoint_override=127.0.0.1:9000"
+                            "&scheme=http", "mnist")
+    storage = study_storage(uri)
+    assert storage.remote and storage.reference == uri
+    assert storage.location == "s3://bucket/team/studies/mnist"  # no credentials, no query
+    assert storage.local_dir.is_relative_to(cache_root() / "studies" / "s3")
+    assert "secret" not in str(storage.local_dir)
+    assert study_storage(storage.reference).local_dir == storage.local_dir
+    local = StudyStorage(str(tmp_path / "results"), "digits")
+    assert not local.remote and local.local_dir == tmp_path / "results" / "digits"
+    assert local.ray_storage() == {"storage_path": str(tmp_path / "results")}
+    assert split_study_location(f"file://{tmp_path}/results/digits") == (
+        str(tmp_path / "results"), "digits")
+
+
+def test_the_old_key_output_dir_still_reads(tmp_path):
+    spec = tiny_spec(tmp_path)
+    spec["output"] = {"dir": str(tmp_path / "old")}
+    experiment = Experiment.from_dict(spec)
+    assert experiment.output.storage == str(tmp_path / "old")
+    assert experiment.to_dict()["output"]["storage"] == str(tmp_path / "old")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3 API on loopback, and a bucket in it."""
+    server_module = pytest.importorskip("moto.server", reason="moto[server] (the test extra) "
+                                        "provides the local S3 server")
+    import pyarrow.fs as pafs
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    query = f"endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+    fs, _ = pafs.FileSystem.from_uri(f"s3://testing:testing@bucket?{query}"
+                                     "&allow_bucket_creation=true")
+    fs.create_dir("bucket")
+    yield fs, query
+    server.stop()
+
+
+def _keys(fs, prefix):
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
+    return {i.path.removeprefix(prefix + "/") for i in infos if i.type == pafs.FileType.File}
+
+
+@pytest.mark.slow
+def test_a_study_at_an_s3_uri_runs_retries_reports_and_resumes(ray_local, s3_endpoint, tmp_path,
+                                                                monkeypatch):
+    from typer.testing import CliRunner
+
+    from tunefleet.cli import app
+
+    fs, query = s3_endpoint
+    monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+    storage = f"s3://testing:testing@bucket/studies?{query}"
+    spec = tiny_spec(
+        tmp_path, name="remote",
+        model={"builder": "tests.builders:flaky_mlp",
+               "params": {"oom_on_units": 13, "crash_on_units": 16,
+                          "marker": str(tmp_path / "crashed")}},
+        search={"algorithm": "grid"},
+        search_space={"units": {"type": "grid", "values": [8, 13, 16]}},
+        train={"epochs": 3, "batch_size": 64}, failure={"max_retries": 1},
+        output={"storage": storage})
+    result = run(spec)
+
+    assert result.summary["location"] == "s3://bucket/studies/remote"
+    rows = result.trials.set_index("config/units")
+    ids = {u: rows.loc[u, "trial_id"] for u in (8, 13, 16)}
+    keys = _keys(fs, "bucket/studies/remote")
+    for name in ("spec.yaml", "data/test.npz", "summary.json", "trials.csv"):
+        assert name in keys
+    assert f"trial_{ids[8]}/result.json" in keys
+    assert any(k.startswith(f"trial_{ids[8]}/checkpoint_") for k in keys)
+    # Out of memory: recorded by the trial in the bucket, read there by the driver.
+    assert rows.loc[13, "status"] == "failed" and rows.loc[13, "retries"] == 0
+    assert "ran out of memory: MemoryError" in rows.loc[13, "reason"]
+    assert f"trial_{ids[13]}/failure.json" in keys
+    # The killed trial process: retried once from its checkpoint in the bucket.
+    assert (tmp_path / "crashed").exists()
+    assert rows.loc[16, "status"] == "completed" and rows.loc[16, "retries"] == 1
+    assert f"trial_{ids[16]}/retries.json" in keys
+    epochs = [json.loads(line)["epoch"] for line in
+              (result.path / f"trial_{ids[16]}" / "result.json").read_text().splitlines()]
+    assert epochs.count(1) == 1 and epochs[-1] == 3, epochs  # continued, not started over
+    assert not (tmp_path / "results").exists()  # nothing of the study on the local path
+
+    with pytest.raises(SpecError, match=r"^output\.storage: s3://bucket/studies/remote already "
+                                        r"holds a study") as caught:
+        run(spec)
+    assert "testing:testing" not in str(caught.value)
+
+    # Another machine: no local copy; the report reads the bucket and writes back to it.
+    shutil.rmtree(tmp_path / "cache")
+    reference = result.location
+    out = CliRunner().invoke(app, ["report", reference])
+    assert out.exit_code == 0, out.output
+    assert "copied to: s3://bucket/studies/remote/report" in out.output
+    assert "test: accuracy" in out.output
+    assert "report/report.html" in _keys(fs, "bucket/studies/remote")
+
+    # Resuming a finished study from the URI trains nothing again.
+    before = {k: fs.get_file_info(f"bucket/studies/remote/{k}").size
+              for k in keys if k.endswith("result.json")}
+    again = resume(reference)
+    assert again.summary["trials"]["total"] == 3 and again.summary["cluster"]["resumed"]
+    assert {k: fs.get_file_info(f"bucket/studies/remote/{k}").size for k in before} == before
+
+
+def test_an_unwritable_bucket_is_refused_before_training(ray_local, s3_endpoint, tmp_path,
+                                                         monkeypatch):
+    _, query = s3_endpoint
+    monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
+    spec = tiny_spec(tmp_path, name="nowhere",
+                     output={"storage": f"s3://testing:testing@no-such-bucket/x?{query}"})
+    with pytest.raises(SpecError, match=r"^output\.storage: cannot write to "
+                                        r"s3://no-such-bucket/x/nowhere: .*Check the bucket exists") as caught:
+        run(spec)
+    assert "testing:testing" not in str(caught.value)  # credentials are never echoed
