@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.processes import stop_group
 from tunefleet.spec import dump_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def _spec(tmp_path: Path) -> Path:
             "search_space": {"units": {"type": "choice", "values": [8, 16]}},
             "search": {"algorithm": "random", "num_samples": 2, "seed": 0},
             "objective": {"metric": "val_accuracy"},
-            "output": {"dir": str(tmp_path / "results")}}
+            "output": {"storage": str(tmp_path / "results")}}
     dump_yaml(spec, tmp_path / "spec.yaml")
     return tmp_path / "spec.yaml"
 
@@ -97,11 +97,7 @@ def test_submit_runs_the_study_as_a_ray_job(tmp_path):
         assert proc.returncode == 0, out[-4000:]
         assert "submitted job" in out and "ray job stop" in out and "SUCCEEDED" in out
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
+        stop_group(head)
     study = tmp_path / "results" / "submitted"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["trials"]["completed"] == 2

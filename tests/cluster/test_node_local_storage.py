@@ -1,0 +1,49 @@
+"""On a multi-node cluster, a study directory some node cannot see is refused before any trial
+starts. The blind node is a real Ray worker node in its own mount namespace (see
+blind_node.py); a directory both nodes see passes the same check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _can_make_a_mount_namespace() -> str:
+    """'' if `unshare` can give a process its own mounts here, else why not."""
+    try:
+        probe = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                                "mount -t tmpfs probe /mnt"], capture_output=True, text=True,
+                               timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return "" if probe.returncode == 0 else probe.stderr.strip()[:200]
+
+
+def test_a_node_local_storage_path_is_refused_with_the_node_named(tmp_path):
+    why = _can_make_a_mount_namespace()
+    if why:
+        pytest.skip(f"this machine cannot give a Ray node its own mounts, so no node can be "
+                    f"made blind to a path (unshare: {why})")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "blind_node.py"),
+                           "main", str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+    assert outcome["nodes"] == 2
+    local = tmp_path / "node-local"
+    assert outcome["refused"] is not None, "the node-local path was accepted"
+    assert outcome["refused"].startswith(
+        f"output.storage: {local} is node-local: 1 of the cluster's 2 nodes cannot see it")
+    assert "s3:// or gs:// URI" in outcome["refused"]
+    assert outcome["trial_dirs"] == []  # refused before any trial started
+    assert outcome["shared_refused"] is None
