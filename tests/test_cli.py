@@ -1,4 +1,6 @@
-"""The `tunefleet` command end to end, in a subprocess, as a user runs it."""
+"""The `tunefleet` command: one study end to end in a subprocess, as a user runs it; the other
+commands in this process (typer's runner, the session's Ray), which skips a TensorFlow import
+and a Ray start per test."""
 
 from __future__ import annotations
 
@@ -17,6 +19,20 @@ def _tunefleet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "tunefleet.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+def _cli(*args: str, cwd: Path):
+    """The same command in this process; ``.exit_code``, ``.stdout``, ``.stderr``."""
+    from typer.testing import CliRunner
+
+    from tunefleet.cli import app
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(here)
 
 
 @pytest.mark.slow
@@ -40,25 +56,25 @@ def test_run_example_spec_with_overrides(tmp_path):
 
     # `tunefleet report` regenerates it from the directory alone, with identical tables.
     before = (study / "report" / "trials.csv").read_bytes()
-    again = _tunefleet("report", str(study), cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = _cli("report", str(study), cwd=tmp_path)
+    assert again.exit_code == 0, again.output[-2000:]
     assert "test: accuracy" in again.stdout
     assert (study / "report" / "trials.csv").read_bytes() == before
 
 
 def test_bad_spec_exits_2_with_one_clear_line(tmp_path):
-    proc = _tunefleet("run", str(ROOT / "examples" / "digits_cnn.yaml"),
-                      "--set", "objective.metric=val_acc", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
+    proc = _cli("run", str(ROOT / "examples" / "digits_cnn.yaml"),
+                "--set", "objective.metric=val_acc", cwd=tmp_path)
+    assert proc.exit_code == 2
+    assert proc.exception is None or isinstance(proc.exception, SystemExit)
     assert "objective.metric: the trainable never reports this metric, got 'val_acc'" in proc.stderr
     assert not (tmp_path / "results").exists()
 
 
 def test_preview_prints_the_plan_without_training(tmp_path):
-    proc = _tunefleet("preview", str(ROOT / "examples" / "digits_grid.yaml"),
-                      "--set", "search.num_samples=2", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    proc = _cli("preview", str(ROOT / "examples" / "digits_grid.yaml"),
+                "--set", "search.num_samples=2", cwd=tmp_path)
+    assert proc.exit_code == 0, proc.output
     out = proc.stdout
     spec_grid = 3 * 2  # learning_rate × batch_size values in digits_grid.yaml
     assert f"grid: {spec_grid * 2} trials (grid of {spec_grid} × num_samples)" in out
@@ -71,8 +87,8 @@ def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
     spec.write_text("name: hm\nmodel: {hypermodel: 'tests.hypermodels:grid_mlp'}\n"
                     "train: {epochs: 2}\nsearch: {algorithm: grid}\n"
                     "objective: {metric: val_accuracy}\n")
-    proc = _tunefleet("preview", str(spec), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    proc = _cli("preview", str(spec), cwd=tmp_path)
+    assert proc.exit_code == 0, proc.output
     out = proc.stdout
     assert "hypermodel tests.hypermodels:grid_mlp" in out
     assert "grid: 6 trials" in out
@@ -80,13 +96,13 @@ def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
 
 
 def test_preview_shows_asha_rungs(tmp_path):
-    proc = _tunefleet("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    proc = _cli("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
+    assert proc.exit_code == 0, proc.output
     assert "may stop or pause trials at epochs 2, 6" in proc.stdout
 
 
 @pytest.mark.slow
-def test_exit_code_is_1_when_no_trial_finishes(tmp_path):
+def test_exit_code_is_1_when_no_trial_finishes(ray_local, tmp_path):
     spec = tmp_path / "all_fail.yaml"
     spec.write_text(f"""
 name: all_fail
@@ -96,8 +112,8 @@ search: {{algorithm: random, num_samples: 2}}
 failure: {{max_retries: 0}}
 output: {{storage: {tmp_path}}}
 """)
-    proc = _tunefleet("run", str(spec), cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    proc = _cli("run", str(spec), cwd=tmp_path)
+    assert proc.exit_code == 1, proc.output[-2000:]
     assert "no trial finished" in proc.stderr
     assert "deliberate failure for units=8" in proc.stdout
     summary = json.loads((tmp_path / "all_fail" / "summary.json").read_text())
@@ -105,18 +121,18 @@ output: {{storage: {tmp_path}}}
 
 
 def test_report_of_a_directory_that_is_not_a_study(tmp_path):
-    proc = _tunefleet("report", str(tmp_path), cwd=tmp_path)
-    assert proc.returncode == 2 and "not a tunefleet study directory (no spec.yaml)" in proc.stderr
+    proc = _cli("report", str(tmp_path), cwd=tmp_path)
+    assert proc.exit_code == 2 and "not a tunefleet study directory (no spec.yaml)" in proc.stderr
 
 
 @pytest.mark.slow
-def test_compare_runs_each_variant_and_writes_the_comparison(tmp_path):
-    proc = _tunefleet("compare", str(ROOT / "examples" / "compare_grid_random.yaml"),
-                      "--set", "search_space.learning_rate=0.01", "--set", "search_space.filters=8",
-                      "--set", "search_space.dropout=0.0", "--set", "search_space.epochs=2",
-                      "--set", "search.num_samples=2", "--set", f"output.storage={tmp_path}",
-                      cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_compare_runs_each_variant_and_writes_the_comparison(ray_local, tmp_path):
+    proc = _cli("compare", str(ROOT / "examples" / "compare_grid_random.yaml"),
+                "--set", "search_space.learning_rate=0.01", "--set", "search_space.filters=8",
+                "--set", "search_space.dropout=0.0", "--set", "search_space.epochs=2",
+                "--set", "search.num_samples=2", "--set", f"output.storage={tmp_path}",
+                cwd=tmp_path)
+    assert proc.exit_code == 0, proc.output[-3000:]
     out = tmp_path / "compare_grid_random"
     table = __import__("pandas").read_csv(out / "comparison.csv")
     assert list(table["search"]) == ["grid", "random"]

@@ -4,13 +4,19 @@ and timeouts are recorded as failures and not retried, and a run of failures sto
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import tiny_spec
 from tunefleet import run
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _grid(tmp_path, name, builder, params, units, **sections):
@@ -60,3 +66,24 @@ def test_consecutive_failures_stop_the_study_with_a_message(ray_local, tmp_path)
     assert "stopped after 2 consecutive failed trials" in result.summary["stopped"]
     ran = result.trials[result.trials["status"] == "failed"]
     assert 2 <= len(ran) < 6  # the rest never started
+
+
+def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(tmp_path):
+    # Ray's memory monitor kills a trial's process when the machine runs low on memory. Its
+    # threshold, set below what the machine already uses, makes it fire at once without
+    # using any memory; Ray reads it when it starts, so the study runs in its own process.
+    spec = tmp_path / "oom.yaml"
+    spec.write_text("name: host_oom\nmodel: {builder: mlp, params: {units: 8}}\n"
+                    "train: {epochs: 2}\nsearch: {algorithm: random, num_samples: 1}\n"
+                    "failure: {max_retries: 1}\noutput: {storage: results}\n")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT),
+           "RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "100"}
+    proc = subprocess.run([sys.executable, "-m", "tunefleet.cli", "run", "oom.yaml",
+                           "--no-report"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # no trial finished
+    trials = pd.read_csv(tmp_path / "results" / "host_oom" / "trials.csv")
+    assert trials["status"].tolist() == ["failed"]
+    assert trials["reason"][0].startswith("killed for running out of host memory: 1 worker(s) "
+                                          "were killed due to the node running low on memory")
+    assert trials["retries"][0] == 1  # retried like an error, once, then recorded as failed

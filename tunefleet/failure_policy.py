@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .reports.load import RETRIES_FILE
-from .trainables.status import FAILED_REASONS
+from .trainables.status import FAILED_REASONS, error_summary
 from .trainables.watchdog import FailureRecord
 
 __all__ = ["FailureTracker", "RETRIES_FILE"]
@@ -28,8 +28,7 @@ def _error_line(trial: Any) -> str:
         text = Path(path).read_text() if path else ""
     except OSError:
         pass
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith(" ")]
-    return (lines[-1] if lines else "error")[:300]
+    return error_summary(text)[:300] if text else "error"
 
 
 def _tracker_base():

@@ -17,7 +17,7 @@ from ..spec.sections import metric_direction as _direction
 from ..search_spaces.hypermodel_space import read_space_kinds
 from ..trainables.executions import STD_PREFIX
 from ..trainables.keras_trainable import ACTIVE_KEY
-from ..trainables.status import RAY_KEYS, trial_status
+from ..trainables.status import RAY_KEYS, error_summary, trial_status
 from ..storage import StudyStorage, is_uri, study_storage
 from ..trainables.watchdog import FAILURE_FILE, read_failure
 
@@ -79,9 +79,7 @@ def _error_text(trial_dir: Path, retries: int = 0) -> Optional[str]:
     text = path.read_text()
     if text.count("Failure #") <= retries:
         return None
-    lines = [l for l in text.splitlines() if l.strip() and not l.startswith(" ")
-             and not l.startswith("Failure #")]
-    return (lines[-1] if lines else "error")[:500]
+    return error_summary(text)
 
 
 def _best_checkpoint(trial_dir: Path, rows: pd.DataFrame, objective: str, mode: str) -> Optional[str]:

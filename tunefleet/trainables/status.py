@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-__all__ = ["trial_status", "STATUSES", "FINISHED_STATUSES", "STOP_REASONS", "RAY_KEYS",
-           "FAILED_REASONS"]
+__all__ = ["trial_status", "error_summary", "STATUSES", "FINISHED_STATUSES", "STOP_REASONS",
+           "RAY_KEYS", "FAILED_REASONS"]
 
 # What the trainable reports as ``stop_reason`` when it ends a trial itself ("" otherwise).
 STOP_REASONS = ("completed", "early_stopping", "nan_loss", "out_of_memory", "timeout")
@@ -23,6 +23,15 @@ RAY_KEYS = frozenset({
 STATUSES = ("completed", "stopped_by_scheduler", "early_stopped", "failed", "errored")
 # Trials that trained to an end; "failed" (NaN loss) and "errored" (an exception) did not.
 FINISHED_STATUSES = ("completed", "early_stopped", "stopped_by_scheduler")
+
+
+def error_summary(text: str) -> str:
+    """One line for the last failure in a Ray error file (``Failure # N ...`` blocks): the
+    exception's own line, or for a process Ray killed for host memory, the line saying so."""
+    block = text.rsplit("Failure #", 1)[-1]
+    lines = [line for line in block.splitlines()[1:] if line.strip() and not line.startswith(" ")]
+    host_oom = next((line for line in lines if any(m in line for m in _HOST_OOM)), None)
+    return (host_oom or (lines[-1] if lines else "error"))[:500]
 
 
 def trial_status(error: Optional[str], last: dict[str, Any],
