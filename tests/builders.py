@@ -35,6 +35,18 @@ def troubled_mlp(info, units: int = 16, hang_on_units: int = -1, oom_on_units: i
     return small_mlp(info, units=units)
 
 
+def _with_callback(model, callback):
+    """``model``, whose ``fit`` (as tunefleet calls it) also runs ``callback``, after
+    tunefleet's own callbacks (its report and checkpoint come first)."""
+    fit = model.fit
+
+    def fit_with_callback(*args, callbacks=None, **kwargs):
+        return fit(*args, callbacks=[*(callbacks or []), callback], **kwargs)
+
+    model.fit = fit_with_callback
+    return model
+
+
 def flaky_mlp(info, units: int = 16, oom_on_units: int = -1, crash_on_units: int = -1,
               crash_after_epoch: int = 2, marker: str = ""):
     """Like small_mlp, but building raises MemoryError for ``oom_on_units``, and for
@@ -53,16 +65,27 @@ def flaky_mlp(info, units: int = 16, oom_on_units: int = -1, crash_on_units: int
         return model
 
     class CrashOnce(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):  # after tunefleet's report and checkpoint
+        def on_epoch_end(self, epoch, logs=None):
             if epoch + 1 >= crash_after_epoch and not os.path.exists(marker):
                 open(marker, "w").close()
                 time.sleep(1.0)  # let the driver receive the epoch's result
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    fit = model.fit
+    return _with_callback(model, CrashOnce())
 
-    def fit_then_crash(*args, callbacks=None, **kwargs):
-        return fit(*args, callbacks=[*(callbacks or []), CrashOnce()], **kwargs)
 
-    model.fit = fit_then_crash
-    return model
+def paced_mlp(info, units: int = 16, epoch_s: float = 0.75):
+    """Like small_mlp, with every epoch taking at least ``epoch_s`` seconds: a test that acts
+    mid-trial (kills a node) gets a trial that is still running when it acts."""
+    import time
+
+    import keras
+
+    class Pace(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(max(0.0, epoch_s - (time.monotonic() - self.started)))
+
+    return _with_callback(small_mlp(info, units=units), Pace())

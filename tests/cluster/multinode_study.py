@@ -23,9 +23,11 @@ def main(out_dir: str) -> None:
     ray.init(address=cluster.address)
     spec = {
         "name": "multinode", "data": {"dataset": "digits"},
-        "model": {"builder": "cnn", "params": {"filters": 8, "dense_units": 16}},
-        "train": {"epochs": 6, "batch_size": 16, "learning_rate": 0.01},
-        "search_space": {"dropout": {"type": "uniform", "low": 0.0, "high": 0.3}},
+        # Epochs of at least 0.75 s: a trial seen at epoch 2 is still running when its node is
+        # killed (digits epochs alone take 0.2 s, and a trial could finish first).
+        "model": {"builder": "tests.builders:paced_mlp", "params": {"epoch_s": 0.75}},
+        "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.01},
+        "search_space": {"units": {"type": "choice", "values": [8, 16, 32]}},
         "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
         "objective": {"metric": "val_accuracy"},
         "cluster": {"address": "auto"},

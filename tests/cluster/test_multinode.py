@@ -33,7 +33,7 @@ def test_a_killed_worker_node_loses_no_trial(tmp_path):
     victim = next(t for t in trials if f"trial_{t['trial_id']}" == killed["trial"])
     assert victim["retries"] >= 1 and victim["epochs_trained"] == 6
     moved = nodes[killed["trial"]]
-    assert len(moved["nodes"]) == 2  # the dead node, then the survivor
+    assert len(moved["nodes"]) == 2, outcome  # the dead node, then the survivor
     # It resumed from a checkpoint: the epochs before the kill were not trained again.
     assert moved["epochs"][: killed["epoch"]] == list(range(1, killed["epoch"] + 1))
     assert set(range(1, 7)) <= set(moved["epochs"])
