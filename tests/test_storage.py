@@ -45,8 +45,8 @@ def test_the_old_key_output_dir_still_reads(tmp_path):
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """A real S3 API on loopback, and a bucket in it."""
-    server_module = pytest.importorskip("moto.server", reason="moto[server] (the test extra) "
-                                        "provides the local S3 server")
+    server_module = pytest.importorskip("moto.server", reason="moto[s3] and flask (the test "
+                                        "extra) provide the local S3 server")
     import pyarrow.fs as pafs
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -110,6 +110,8 @@ def test_a_study_at_an_s3_uri_runs_retries_reports_and_resumes(ray_local, s3_end
     epochs = [json.loads(line)["epoch"] for line in
               (result.path / f"trial_{ids[16]}" / "result.json").read_text().splitlines()]
     assert epochs.count(1) == 1 and epochs[-1] == 3, epochs  # continued, not started over
+    print(f"s3 storage: trial process killed after epoch 2, retried from its checkpoint in the "
+          f"bucket; epochs reported {epochs}")
     assert not (tmp_path / "results").exists()  # nothing of the study on the local path
 
     with pytest.raises(SpecError, match=r"^output\.storage: s3://bucket/studies/remote already "

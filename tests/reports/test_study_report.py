@@ -30,7 +30,8 @@ def study(ray_local, tmp_path_factory):
                      search_space={"units": {"type": "grid", "values": [32, 13, 8]},
                                    "learning_rate": {"type": "grid", "values": [0.01, 0.001]}},
                      scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
-                     train={"epochs": 4, "batch_size": 64})
+                     train={"epochs": 4, "batch_size": 64},
+                     failure={"max_retries": 0})  # retries are tests/test_failures.py's
     return run(spec)
 
 
