@@ -63,13 +63,12 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             reason = (trial.last_result or {}).get("stop_reason", "")
-            failure = FailureRecord(self.storage, trial.trial_id).read()
-            if failure is not None:
-                self._ended(trial.trial_id, f"failed: {failure.get('reason')}")
-            elif reason in FAILED_REASONS:
-                self._ended(trial.trial_id, f"failed: {reason}")
-            else:
+            if reason not in FAILED_REASONS:
                 self.streak.clear()
+                return
+            # A timeout or running out of memory left a record with the fuller reason.
+            failure = FailureRecord(self.storage, trial.trial_id).read() or {}
+            self._ended(trial.trial_id, f"failed: {failure.get('reason', reason)}")
 
         def _ended(self, trial_id: str, why: str) -> None:
             self.streak.append(f"{trial_id} {why}")

@@ -144,8 +144,8 @@ def _trainable(experiment: Experiment, prepared: Prepared) -> Any:
     )
 
 
-def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int,
-           tracker: Any) -> Any:
+def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
+           max_concurrent: int, tracker: Any) -> Any:
     from ray import tune
 
     hypermodel = prepared.space is not None
@@ -161,7 +161,7 @@ def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int,
     )
     run_config = tune.RunConfig(
         name=experiment.name,
-        **experiment.storage.ray_storage(),
+        **storage.ray_storage(),
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=experiment.output.num_to_keep,
             checkpoint_score_attribute=experiment.objective.metric,
@@ -178,6 +178,18 @@ def _tuner(experiment: Experiment, prepared: Prepared, max_concurrent: int,
     space = {} if hypermodel else to_ray_space(experiment)
     return tune.Tuner(_trainable(experiment, prepared), param_space=space,
                       tune_config=tune_config, run_config=run_config)
+
+
+def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any,
+         extra: dict[str, Any], tracker: Any = None) -> StudyResult:
+    """Run the tuner, then summarise the study from what it wrote (reports/load.py's reading).
+    A resumed study's tracker is the one Ray restored with it, so it has no stop to report."""
+    started = time.perf_counter()
+    tuner.fit()
+    wall = time.perf_counter() - started
+    info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
+    return summarize(experiment, wall, {**info, **extra},
+                     stopped=tracker.tripped if tracker is not None else None, storage=storage)
 
 
 def _quiet_ray_warnings() -> None:
@@ -215,13 +227,9 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         storage.upload("spec.yaml", "data", SPACE_FILE)
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
         tracker = FailureTracker(storage, experiment.failure.max_consecutive)
-        tuner = _tuner(experiment, prepared, max_concurrent, tracker)
-        started = time.perf_counter()
-        tuner.fit()  # everything the summary needs is on disk; it reads it from there
-        wall = time.perf_counter() - started
-        info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
-        return summarize(experiment, wall, {**info, "max_concurrent_trials": max_concurrent},
-                         stopped=tracker.tripped)
+        tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker)
+        return _fit(tuner, experiment, storage, cluster,
+                    {"max_concurrent_trials": max_concurrent}, tracker)
     finally:
         disconnect(cluster)
 
@@ -260,14 +268,9 @@ def resume(location: Union[str, Path, StudyStorage], *, data: Optional[RawData] 
     try:
         check_fits(experiment, cluster)
         _check_storage(storage, cluster)
-        storage.download(checkpoints=False)  # the mirror of a URI study, for the failure files
         tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
                                    resume_unfinished=True, resume_errored=False,
                                    restart_errored=False, storage_filesystem=fs)
-        started = time.perf_counter()
-        tuner.fit()
-        wall = time.perf_counter() - started
-        info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
-        return summarize(experiment, wall, {**info, "resumed": True})
+        return _fit(tuner, experiment, storage, cluster, {"resumed": True})
     finally:
         disconnect(cluster)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .reports.load import load_study
 from .spec import TRIAL_SEED_KEY, Experiment
+from .storage import StudyStorage
 from .trainables.status import FINISHED_STATUSES, STATUSES
 
 __all__ = ["StudyResult", "summarize"]
@@ -45,10 +46,11 @@ def _plain(value: Any) -> Any:
 
 
 def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any],
-              stopped: Optional[str] = None) -> StudyResult:
+              stopped: Optional[str] = None, storage: Optional[StudyStorage] = None) -> StudyResult:
     """Summarise the finished study from its directory, with the same reading the report uses
-    (reports/load.py), so that the run's summary and the report never disagree."""
-    storage = experiment.storage
+    (reports/load.py), so that the run's summary and the report never disagree. ``storage``:
+    the study's, when the caller already holds it (its filesystem is then resolved once)."""
+    storage = storage or experiment.storage
     study = load_study(storage)
     searched = [*study.hyperparameters, TRIAL_SEED_KEY]
     trials = study.trials

@@ -137,8 +137,8 @@ def _nodes_that_cannot_see(directory: str, token: str) -> list[str]:
 def check_shared_storage(directory: os.PathLike, info: ClusterInfo) -> None:
     """On a multi-node cluster, trials on every node write checkpoints and results under the
     study directory, and retried trials read them back on another node: refuse a local path
-    that some node cannot see. URIs (s3://, gs://) are Ray's storage and always shared."""
-    if info.nodes <= 1 or "://" in str(directory):
+    that some node cannot see. (A URI is checked by writing to it: storage.py.)"""
+    if info.nodes <= 1:
         return
     import uuid
 
