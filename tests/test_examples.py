@@ -10,7 +10,7 @@ import pytest
 
 from tunefleet import SpecError
 from tunefleet.data.sources import DEBIAN_DATASETS
-from tunefleet.runner import as_experiment, prepare
+from tunefleet.study.runner import as_experiment, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.yaml")

@@ -3,10 +3,8 @@
 from pathlib import Path
 from typing import Optional, Union
 
-from .hypermodel_study import best_hyperparameters, tune_hypermodel
-from .runner import resume, run
 from .spec import Experiment, SpecError
-from .summary import StudyResult
+from .study import StudyResult, best_hyperparameters, resume, run, tune_hypermodel
 
 __all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare",
            "tune_hypermodel", "best_hyperparameters", "resume"]

@@ -42,7 +42,7 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
                                     "(as `tunefleet resume`); start it if there is none."),
         report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end.")) -> None:
     """Run the study described by SPEC, print the best configuration, write the report."""
-    from .runner import as_experiment, resume as resume_study, run as run_study
+    from .study.runner import as_experiment, resume as resume_study, run as run_study
 
     try:
         if resume and overwrite:
@@ -95,7 +95,7 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
                report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
     """Continue a study whose driver died: finished trials are kept, the others continue from
     their last checkpoint, and the searcher and scheduler carry on."""
-    from .runner import resume as resume_study
+    from .study.runner import resume as resume_study
 
     try:
         result = resume_study(study_dir)
@@ -151,7 +151,7 @@ def compare(spec: Path = typer.Argument(..., help="Comparison spec (YAML): base,
             set_: Optional[List[str]] = SetOption,
             overwrite: bool = typer.Option(False, help="Replace existing study directories.")) -> None:
     """Run studies that differ in searcher, scheduler and seed, then compare them."""
-    from .study_set import run_comparison
+    from .study.comparison import run_comparison
 
     try:
         where, comparison = run_comparison(spec, set_, overwrite=overwrite)
@@ -185,8 +185,8 @@ def preview(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
             set_: Optional[List[str]] = SetOption,
             address: Optional[str] = typer.Option(None, help="Ray address.")) -> None:
     """Validate SPEC and print the plan (trials, epochs, cuts, resources) without training."""
-    from .preview import collect_plan, render_plan
-    from .runner import as_experiment
+    from .study.preview import collect_plan, render_plan
+    from .study.runner import as_experiment
 
     try:
         plan = collect_plan(as_experiment(spec, _overrides(set_, address)))

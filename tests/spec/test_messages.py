@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import tiny_spec
 from tunefleet import SpecError
-from tunefleet.runner import as_experiment, prepare
+from tunefleet.study.runner import as_experiment, prepare
 
 CASES = [
     # (overrides, regex the message must match)

@@ -42,8 +42,8 @@ def test_fixed_values_round_trip(tmp_path):
 def test_comparison_examples_validate(path):
     """Comparison specs: every experiment they imply passes its checks (single-study examples
     are checked in tests/test_examples.py)."""
-    from tunefleet.runner import prepare
-    from tunefleet.study_set import load_comparison
+    from tunefleet.study.runner import prepare
+    from tunefleet.study.comparison import load_comparison
 
     spec, experiments = load_comparison(path)
     assert len(experiments) == len(spec.variants) * len(spec.seeds)
@@ -56,7 +56,7 @@ def test_comparison_examples_validate(path):
     {"conv_blocks": {"type": "randint", "low": 1, "high": 4}},    # high is excluded: at most 3
 ])
 def test_cnn_depths_that_fit_are_accepted(space):
-    from tunefleet.runner import prepare
+    from tunefleet.study.runner import prepare
 
     prepare(Experiment.from_dict({"name": "x", "search_space": space}))
 

@@ -21,7 +21,7 @@ from ..trainables.status import RAY_KEYS, error_summary, trial_status
 from ..storage import StudyStorage, is_uri, study_storage
 from ..trainables.watchdog import FAILURE_FILE, read_failure
 
-# Written by the driver's failure policy for each retry of a trial (tunefleet/failure_policy.py).
+# Written by the driver's failure policy for each retry of a trial (tunefleet/study/failure_policy.py).
 RETRIES_FILE = "retries.json"
 
 __all__ = ["StudyData", "load_study", "fetch_study", "metric_direction", "BOOKKEEPING"]

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from .reports.load import RETRIES_FILE
-from .trainables.status import FAILED_REASONS, error_summary
-from .trainables.watchdog import FailureRecord
+from ..reports.load import RETRIES_FILE
+from ..trainables.status import FAILED_REASONS, error_summary
+from ..trainables.watchdog import FailureRecord
 
 __all__ = ["FailureTracker", "RETRIES_FILE"]
 

@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from .reports.load import load_study
-from .spec import TRIAL_SEED_KEY, Experiment
-from .storage import StudyStorage
-from .trainables.status import FINISHED_STATUSES, STATUSES
+from ..reports.load import load_study
+from ..spec import TRIAL_SEED_KEY, Experiment
+from ..storage import StudyStorage
+from ..trainables.status import FINISHED_STATUSES, STATUSES
 
 __all__ = ["StudyResult", "summarize"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .cluster import concurrent_trials
+from ..cluster import concurrent_trials
 from .runner import prepare
-from .schedulers import cut_epochs
-from .search_spaces import describe_entry, grid_size, total_trials
-from .spec import Experiment
+from ..schedulers import cut_epochs
+from ..search_spaces import describe_entry, grid_size, total_trials
+from ..spec import Experiment
 
 __all__ = ["Plan", "collect_plan", "render_plan"]
 

@@ -10,18 +10,18 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from .cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
-from .data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
-from .schedulers import make_scheduler
-from .search_spaces import make_searcher, to_ray_space, total_trials
-from .search_spaces.conditional import make_conditional_searcher
-from .search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
+from ..cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
+from ..data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
+from ..schedulers import make_scheduler
+from ..search_spaces import make_searcher, to_ray_space, total_trials
+from ..search_spaces.conditional import make_conditional_searcher
+from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
 from .failure_policy import FailureTracker
-from .spec import Experiment, SpecError, dump_yaml
-from .storage import StudyStorage, study_storage
+from ..spec import Experiment, SpecError, dump_yaml
+from ..storage import StudyStorage, study_storage
 from .summary import StudyResult, summarize
-from .trainables import train_trial
-from .trainables.checks import check_experiment
+from ..trainables import train_trial
+from ..trainables.checks import check_experiment
 
 __all__ = ["run", "resume", "prepare", "as_experiment", "Prepared"]
 
@@ -31,12 +31,12 @@ def as_experiment(spec: Union[Experiment, dict, str, Path],
     """An Experiment from an Experiment, plain data, or a YAML path (overrides applied)."""
     if isinstance(spec, Experiment):
         if overrides:
-            from .spec import apply_overrides
+            from ..spec import apply_overrides
 
             return Experiment.from_dict(apply_overrides(spec.to_dict(), overrides))
         return spec
     if isinstance(spec, dict):
-        from .spec import apply_overrides
+        from ..spec import apply_overrides
 
         return Experiment.from_dict(apply_overrides(spec, overrides or []))
     return Experiment.from_yaml(spec, overrides)
@@ -72,9 +72,9 @@ def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
 
 def _hypermodel_space(experiment: Experiment, hypermodel: Any,
                       dataset: Dataset) -> tuple[Any, HypermodelSpace]:
-    from .search_spaces.hypermodel_space import UnsupportedHypermodel, discover_space
-    from .trainables.checks import check_hypermodel
-    from .trainables.hypermodel import HypermodelError, probe_hypermodel, resolve_hypermodel
+    from ..search_spaces.hypermodel_space import UnsupportedHypermodel, discover_space
+    from ..trainables.checks import check_hypermodel
+    from ..trainables.hypermodel import HypermodelError, probe_hypermodel, resolve_hypermodel
 
     ref = hypermodel if hypermodel is not None else experiment.model.hypermodel
     try:

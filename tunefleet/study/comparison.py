@@ -9,10 +9,10 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator
 
-from .storage import StudyStorage
-from .spec import Experiment, SpecError, load_yaml
-from .spec.base import StrictModel
-from .spec.experiment import format_validation_error
+from ..storage import StudyStorage
+from ..spec import Experiment, SpecError, load_yaml
+from ..spec.base import StrictModel
+from ..spec.experiment import format_validation_error
 
 __all__ = ["ComparisonSpec", "load_comparison", "run_comparison"]
 
@@ -94,7 +94,7 @@ def load_comparison(path: str | Path, overrides: Optional[list[str]] = None
             merged.setdefault("search", {})["seed"] = seed
             merged["name"] = f"{spec.name}-{variant.name}-seed{seed}"
             try:
-                from .spec import apply_overrides
+                from ..spec import apply_overrides
 
                 experiments.append(Experiment.from_dict(apply_overrides(merged, overrides or [])))
             except SpecError as exc:
@@ -105,7 +105,7 @@ def load_comparison(path: str | Path, overrides: Optional[list[str]] = None
 def run_comparison(path: str | Path, overrides: Optional[list[str]] = None,
                    overwrite: bool = False) -> tuple[Path, Any]:
     """Run every experiment of the comparison, report each, then compare them."""
-    from .reports import build_comparison_report, build_study_report
+    from ..reports import build_comparison_report, build_study_report
     from .runner import prepare, run
 
     spec, experiments = load_comparison(path, overrides)

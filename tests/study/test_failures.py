@@ -16,7 +16,7 @@ from tests.conftest import tiny_spec
 from tunefleet import run
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _grid(tmp_path, name, builder, params, units, **sections):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .data import arrays_as_raw
-from .spec import SpecError, apply_overrides
+from ..data import arrays_as_raw
+from ..spec import SpecError, apply_overrides
 from .summary import StudyResult
 
 __all__ = ["tune_hypermodel", "best_hyperparameters"]
@@ -67,14 +67,14 @@ def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float 
         raise SpecError("data", str(exc)) from None
     result = run(spec, overwrite=overwrite, data=data, hypermodel=hypermodel)
     if report:
-        from .reports import build_study_report
+        from ..reports import build_study_report
 
         build_study_report(result.path, hypermodel=hypermodel)
     return result
 
 
 def _reference(hypermodel: Any) -> str:
-    from .trainables.hypermodel import hypermodel_reference
+    from ..trainables.hypermodel import hypermodel_reference
 
     return hypermodel_reference(hypermodel)
 
@@ -86,7 +86,7 @@ def best_hyperparameters(study: Union[StudyResult, str, Path]) -> Any:
 
     import keras_tuner as kt
 
-    from .search_spaces.hypermodel_space import SPACE_FILE
+    from ..search_spaces.hypermodel_space import SPACE_FILE
 
     path = Path(study.path if isinstance(study, StudyResult) else study)
     space_file = path / SPACE_FILE
