@@ -110,7 +110,7 @@ def _measure(system: str, seed: int, trials: int, epochs: int, kt_spe: int) -> d
         wall = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"{system} seed {seed} failed:\n{proc.stderr[-3000:]}")
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    line = [out for out in proc.stdout.splitlines() if out.startswith("RESULT ")][-1]
     return {**json.loads(line[7:]), "wall_s": wall}
 
 

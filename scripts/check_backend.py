@@ -37,7 +37,7 @@ def main() -> int:
     failures = 0
     for name, builder, params in (("cnn", cnn, {"filters": 16, "l2": 1e-4}),
                                   ("mlp", mlp, {"units": 64, "dropout": 0.1})):
-        def fresh():
+        def fresh(builder=builder, params=params):  # bound now: no late binding of the loop
             keras.utils.set_random_seed(0)
             model = builder(data.info, **params)
             compile_model(model, train, data.info.task)
@@ -51,7 +51,7 @@ def main() -> int:
         again = fresh()  # a second uninterrupted run: the device's own run-to-run noise
         again.fit(data.training.x_train, data.training.y_train, epochs=6, **fit)
         noise = max(float(np.max(np.abs(a - b))) for a, b in
-                    zip(straight.get_weights(), again.get_weights()))
+                    zip(straight.get_weights(), again.get_weights(), strict=True))
         resumed = fresh()
         resumed.fit(data.training.x_train, data.training.y_train, epochs=3, **fit)
         with tempfile.TemporaryDirectory() as d:
@@ -61,7 +61,7 @@ def main() -> int:
         restored.fit(data.training.x_train, data.training.y_train, epochs=6,
                      initial_epoch=meta["epoch"], **fit)
         gap = max(float(np.max(np.abs(a - b))) for a, b in
-                  zip(straight.get_weights(), restored.get_weights()))
+                  zip(straight.get_weights(), restored.get_weights(), strict=True))
         y_pred, _ = predict(restored, data.x_test, data.info.task)
         acc = classification_metrics(data.y_test, y_pred, data.info.class_names)["metrics"]["accuracy"]
         # Exact resume: no further from an uninterrupted run than two uninterrupted runs are

@@ -43,7 +43,8 @@ def main(out_dir: str) -> None:
         while True:  # until a trial on that node has checkpointed at least 2 epochs
             for trial_dir in study.glob("trial_*"):
                 path = trial_dir / "result.json"
-                rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+                lines = path.read_text().splitlines() if path.exists() else []
+                rows = [json.loads(line) for line in lines]
                 if rows and rows[-1].get("node_id") == victim_id and rows[-1]["epoch"] >= 2 \
                         and rows[-1].get("stop_reason") == "":
                     killed.update(node=victim_id, trial=trial_dir.name, epoch=rows[-1]["epoch"],
@@ -59,7 +60,7 @@ def main(out_dir: str) -> None:
     trials = result.trials[["trial_id", "status", "retries", "epochs_trained"]].to_dict("records")
     nodes = {}
     for trial_dir in study.glob("trial_*"):
-        rows = [json.loads(l) for l in (trial_dir / "result.json").read_text().splitlines()]
+        rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
         nodes[trial_dir.name] = {"nodes": sorted({r["node_id"] for r in rows}),
                                  "epochs": [r["epoch"] for r in rows]}
     print("RESULT " + json.dumps({"killed": killed, "trials": trials, "nodes": nodes,

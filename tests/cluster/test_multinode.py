@@ -20,7 +20,7 @@ def test_a_killed_worker_node_loses_no_trial(tmp_path):
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "multinode_study.py"),
                            str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
     outcome = json.loads(lines[-1].removeprefix("RESULT "))
     killed, trials, nodes = outcome["killed"], outcome["trials"], outcome["nodes"]

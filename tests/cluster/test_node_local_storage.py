@@ -36,7 +36,7 @@ def test_a_node_local_storage_path_is_refused_with_the_node_named(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "blind_node.py"),
                            "main", str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=300)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
     outcome = json.loads(lines[-1].removeprefix("RESULT "))
     assert outcome["nodes"] == 2

@@ -33,11 +33,13 @@ class ClusterInfo:
 def keep_ray_on_loopback() -> None:
     """An embedded Ray binds every server to 127.0.0.1, not the machine's network address."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+    already_imported = "ray._private.ray_constants" in sys.modules
+    if already_imported and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
         # Ray read the variable when it was imported (before tunefleet could set it); its
         # services look the flag up at call time, so setting it here still takes effect.
-        constants.ENABLE_RAY_CLUSTER = False
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def connect(experiment: Experiment) -> ClusterInfo:
@@ -134,7 +136,7 @@ def _nodes_that_cannot_see(directory: str, token: str) -> list[str]:
     return [node for node, ref in checks.items() if not ray.get(ref, timeout=120)]
 
 
-def check_shared_storage(directory: os.PathLike, info: ClusterInfo) -> None:
+def check_shared_storage(directory: str | os.PathLike[str], info: ClusterInfo) -> None:
     """On a multi-node cluster, trials on every node write checkpoints and results under the
     study directory, and retried trials read them back on another node: refuse a local path
     that some node cannot see. (A URI is checked by writing to it: storage.py.)"""
@@ -142,20 +144,20 @@ def check_shared_storage(directory: os.PathLike, info: ClusterInfo) -> None:
         return
     import uuid
 
-    directory = str(directory)
-    os.makedirs(directory, exist_ok=True)
+    path = os.fspath(directory)
+    os.makedirs(path, exist_ok=True)
     token = uuid.uuid4().hex
-    probe = os.path.join(directory, f".tunefleet-probe-{token}")
+    probe = os.path.join(path, f".tunefleet-probe-{token}")
     with open(probe, "w") as handle:
         handle.write("tunefleet storage probe")
     try:
-        blind = _nodes_that_cannot_see(directory, token)
+        blind = _nodes_that_cannot_see(path, token)
     finally:
         os.remove(probe)
     if blind:
-        raise SpecError("output.storage", f"{directory} is node-local: {len(blind)} of the "
+        raise SpecError("output.storage", f"{path} is node-local: {len(blind)} of the "
                         f"cluster's {info.nodes} nodes cannot see it (node "
                         f"{blind[0][:12]}...), so their trials' checkpoints and results would "
-                        "be lost or could not be resumed elsewhere", directory,
+                        "be lost or could not be resumed elsewhere", path,
                         fix="use a path on a filesystem every node mounts (NFS, a shared "
                         "volume), or an s3:// or gs:// URI")

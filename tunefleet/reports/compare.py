@@ -69,8 +69,9 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
     bests = [r.best[-1] for r in runs if len(r.best) and np.isfinite(r.best[-1])]
     if target is None and bests:
         target = float(min(bests) if mode == "max" else max(bests))
-    rows, groups = [], {}
-    for study, run in zip(studies, runs):
+    rows: list[dict[str, object]] = []
+    groups: dict[str, list[Anytime]] = {}
+    for study, run in zip(studies, runs, strict=True):
         exp = study.experiment
         setting = f"{exp.search.algorithm} + {exp.scheduler.name}"
         groups.setdefault(setting, []).append(run)
@@ -107,17 +108,18 @@ def build_comparison_report(paths: Sequence[str | Path], out_dir: str | Path,
     fastest = by_setting.sort_values("wall_time_mean").iloc[0]
     text = "\n".join([
         f"# {title}", "",
-        f"{len(studies)} studies, objective **{comparison.objective}** ({comparison.mode}). "
-        f"Best on average: **{lead['search']} + {lead['scheduler']}** "
-        f"({comparison.objective} {lead['best_mean']:.4f}); fastest: **{fastest['search']} + "
-        f"{fastest['scheduler']}** ({fastest['wall_time_mean']:.1f} s on average).", "",
+        (f"{len(studies)} studies, objective **{comparison.objective}** ({comparison.mode}). "
+         f"Best on average: **{lead['search']} + {lead['scheduler']}** "
+         f"({comparison.objective} {lead['best_mean']:.4f}); fastest: **{fastest['search']} + "
+         f"{fastest['scheduler']}** ({fastest['wall_time_mean']:.1f} s on average)."), "",
         "## Studies", "", _table(comparison.table), "",
-        f"Target for 'time to target': {comparison.objective} "
-        f"{'≥' if comparison.mode == 'max' else '≤'} {comparison.target:.4g}.", "",
+        (f"Target for 'time to target': {comparison.objective} "
+         f"{'≥' if comparison.mode == 'max' else '≤'} {comparison.target:.4g}."), "",
         "## By setting (mean over seeds)", "", _table(by_setting), "",
         "## Anytime performance", "",
-        "Best objective so far against wall time and against epochs trained; several seeds of "
-        "one setting are shown as their mean with a min–max band.", "", "![anytime](anytime.png)", "",
+        ("Best objective so far against wall time and against epochs trained; several seeds of "
+         "one setting are shown as their mean with a min–max band."), "",
+        "![anytime](anytime.png)", "",
     ])
     write_comparison_documents(title, text, out)
     return comparison

@@ -69,7 +69,7 @@ def collect_curves(study: StudyData) -> Curves:
         [m for m in study.metrics if m.startswith("val_") and m != "val_loss"][:1] or ["loss"]))
     metrics = [m for m in metrics if m in study.history]
     best = study.best_trial()
-    status = dict(zip(study.trials["trial_id"], study.trials["status"]))
+    status = dict(zip(study.trials["trial_id"], study.trials["status"], strict=True))
     curves = Curves(metrics)
     for trial_id, rows in study.history.groupby("trial_id", sort=False):
         curves.trials.append({

@@ -19,6 +19,7 @@ them (by all, when fewer than 10 scored). Trials that stopped before it are left
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import math
 from typing import Any, Optional
 
@@ -48,6 +49,13 @@ class Importance:
                              "std": self.std})
 
 
+def _category_code(value: object, codes: dict[str, int]) -> float:
+    """A category's index; NaN where the hyperparameter was inactive (missing)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return float("nan")
+    return float(codes[str(value)])
+
+
 def encode_configs(configs: pd.DataFrame, log_scale: set[str]) -> pd.DataFrame:
     """Numeric matrix for the surrogate: log10 for log-scale, codes for categories, NaN if inactive."""
     encoded = {}
@@ -60,8 +68,7 @@ def encode_configs(configs: pd.DataFrame, log_scale: set[str]) -> pd.DataFrame:
             encoded[name] = np.log10(values) if name in log_scale else values
         else:
             codes = {v: i for i, v in enumerate(sorted(col.dropna().astype(str).unique()))}
-            encoded[name] = col.map(lambda v: np.nan if v is None or (
-                isinstance(v, float) and np.isnan(v)) else codes[str(v)]).astype(float)
+            encoded[name] = col.map(functools.partial(_category_code, codes=codes)).astype(float)
     return pd.DataFrame(encoded, index=configs.index)
 
 

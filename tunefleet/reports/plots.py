@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
@@ -51,7 +52,7 @@ def plot_curves(info: Curves, path: Path) -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, len(info.metrics), figsize=(6 * len(info.metrics), 4), squeeze=False)
     alpha = _alpha(len(info.trials))
-    for ax, metric in zip(axes[0], info.metrics):
+    for ax, metric in zip(axes[0], info.metrics, strict=True):
         others = [t for t in info.trials if not t["best"]]
         cut = [(t["epoch"], t[metric]) for t in others if t["status"] == "stopped_by_scheduler"]
         full = [(t["epoch"], t[metric]) for t in others if t["status"] != "stopped_by_scheduler"]
@@ -77,8 +78,9 @@ def plot_anytime(runs: Sequence[Anytime], path: Path, groups: Optional[dict[str,
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     groups = groups or {r.label: [r] for r in runs}
-    for color, (label, members) in zip(plt.cm.tab10.colors * 5, groups.items()):
-        for ax, xkey in zip(axes, ("elapsed_s", "epochs")):
+    # Colours repeat past ten settings; every group is drawn (a fixed palette dropped extras).
+    for color, (label, members) in zip(itertools.cycle(plt.cm.tab10.colors), groups.items()):
+        for ax, xkey in zip(axes, ("elapsed_s", "epochs"), strict=True):
             xmax = max((getattr(m, xkey)[-1] for m in members if len(getattr(m, xkey))), default=0)
             grid = np.linspace(0, xmax, 200)
             curves = []
@@ -120,7 +122,7 @@ def plot_parallel(info: Parallel, path: Path) -> Path:
         bar.set_label(info.objective_name)
     for i, (positions, labels) in enumerate(info.ticks):
         ax.axvline(i, color="0.3", lw=0.8)
-        for p, label in zip(positions, labels):
+        for p, label in zip(positions, labels, strict=True):
             ax.text(i + 0.03, p, label, fontsize=7, va="center")
     ax.set_xticks(range(len(info.axes)), info.axes, rotation=20)
     ax.set_yticks([])
@@ -136,7 +138,8 @@ def plot_effects(info: Effects, path: Path) -> Path:
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax, panel in zip(axes.flat, info.panels):
+    # The grid can hold more axes than panels; the spare ones are switched off below.
+    for ax, panel in zip(axes.flat, info.panels, strict=False):
         x, y, stopped = panel["x"], panel["y"], panel["stopped"]
         if panel["categorical"]:
             cats = sorted(set(x))

@@ -44,7 +44,8 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
     dump_yaml(exp.to_dict(), study / "spec.yaml")
     clock, total_epochs = 1_800_000_000.0, 0
     for t in range(trials):
-        config = {"learning_rate": float(10 ** rng.uniform(-4, -1)),
+        learning_rate = float(10 ** rng.uniform(-4, -1))
+        config = {"learning_rate": learning_rate,
                   "batch_size": int(rng.choice([16, 32, 64, 128])),
                   "dropout": float(rng.uniform(0, 0.5)), "optimizer": str(rng.choice(["adam", "sgd"])),
                   "trial_seed": int(rng.integers(2**31 - 1))}
@@ -55,13 +56,13 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
         length = epochs if rng.random() >= cut_fraction else int(rng.integers(1, max(2, epochs // 3)))
         lines, elapsed = [], 0.0
         for epoch in range(1, length + 1):
-            acc = synthetic_accuracy(config["learning_rate"], epoch) + rng.normal(0, 0.003)
+            acc = synthetic_accuracy(learning_rate, epoch) + rng.normal(0, 0.003)
             step = float(rng.uniform(0.05, 0.15))
             elapsed += step
             clock += step / 2  # two trials at a time
             lines.append(json.dumps({
                 "loss": 2.3 * (1 - acc) + 0.05, "accuracy": acc + 0.01, "val_loss": 2.3 * (1 - acc),
-                "val_accuracy": acc, "epoch": epoch, "lr": config["learning_rate"],
+                "val_accuracy": acc, "epoch": epoch, "lr": learning_rate,
                 "epoch_time_s": step, "stop_reason": "completed" if epoch == epochs else "",
                 "timestamp": clock, "time_this_iter_s": step, "time_total_s": elapsed,
                 "training_iteration": epoch, "trial_id": f"{name}_{t:05d}", "done": False,

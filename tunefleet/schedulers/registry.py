@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ..spec import Experiment
+from ..spec.sections import AshaSpec, HyperBandSpec, MedianSpec
 
 __all__ = ["SCHEDULERS", "make_scheduler", "cut_epochs", "TIME_ATTR"]
 
 TIME_ATTR = "epoch"  # every trial reports its epoch count; resumed trials continue it
+
+_Section = TypeVar("_Section", AshaSpec, HyperBandSpec, MedianSpec)
+
+
+def _section(experiment: Experiment, kind: type[_Section]) -> _Section:
+    """The scheduler section as the kind this builder is registered for (``SCHEDULERS``
+    dispatches on ``name``; a mismatch is a registry bug, not a user error)."""
+    s = experiment.scheduler
+    if not isinstance(s, kind):
+        raise TypeError(f"scheduler {s.name!r} reached the builder for {kind.__name__}")
+    return s
 
 
 def _fifo(experiment: Experiment) -> Any:
@@ -21,7 +33,7 @@ def _fifo(experiment: Experiment) -> Any:
 def _asha(experiment: Experiment) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
-    s = experiment.scheduler
+    s = _section(experiment, AshaSpec)
     return ASHAScheduler(time_attr=TIME_ATTR, max_t=experiment.epoch_budget,
                          grace_period=s.grace_period, reduction_factor=s.reduction_factor,
                          brackets=s.brackets)
@@ -30,7 +42,7 @@ def _asha(experiment: Experiment) -> Any:
 def _hyperband(experiment: Experiment) -> Any:
     from ray.tune.schedulers import HyperBandScheduler
 
-    s = experiment.scheduler
+    s = _section(experiment, HyperBandSpec)
     return HyperBandScheduler(time_attr=TIME_ATTR, max_t=experiment.epoch_budget,
                               reduction_factor=s.reduction_factor)
 
@@ -46,7 +58,7 @@ def _median(experiment: Experiment) -> Any:
         def _on_insufficient_samples(self, tune_controller, trial, time):
             return TrialScheduler.CONTINUE
 
-    s = experiment.scheduler
+    s = _section(experiment, MedianSpec)
     return MedianStoppingWithoutTimeSlicing(
         time_attr=TIME_ATTR, grace_period=s.grace_period,
         min_samples_required=s.min_samples_required)

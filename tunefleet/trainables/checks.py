@@ -145,10 +145,11 @@ def check_hypermodel(experiment: Experiment, hypermodel: Any, data: TrainingData
                             validation_data=(data.x_val[:rows], data.y_val[:rows]), epochs=1,
                             **fit_arguments(experiment, trial.settings, hypermodel))
     except Exception as exc:  # the user's code may fail in any way: say where, stop here
+        # Chained, so the user's own traceback stays reachable below this message.
         raise SpecError("model.hypermodel", f"training the default configuration {config} "
                         f"for one epoch on {rows} rows failed: {type(exc).__name__}: {exc}",
                         experiment.model.hypermodel, fix="fix build_model (or fit) so that "
-                        "it trains on this data") from None
+                        "it trains on this data") from exc
     finally:
         keras.backend.clear_session()
     reported = [*(history.history if history is not None else {}), "epoch"]

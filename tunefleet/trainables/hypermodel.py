@@ -24,9 +24,10 @@ def _keras_tuner() -> Any:
 
 
 def _function_hypermodel(fn: Any) -> Any:
-    kt = _keras_tuner()
+    _keras_tuner()  # the install hint when KerasTuner is missing
+    from keras_tuner import HyperModel
 
-    class FunctionHyperModel(kt.HyperModel):
+    class FunctionHyperModel(HyperModel):
         """Wraps ``build_model(hp)`` the way KerasTuner's tuners do."""
 
         def __init__(self, build_fn):
@@ -49,8 +50,9 @@ def resolve_hypermodel(ref: Union[str, Any]) -> Any:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # the user's module may fail in any way while importing
+            # Chained, so the user's own traceback stays reachable below this message.
             raise HypermodelError(f"cannot import module '{module_name}' ({type(exc).__name__}: "
-                                  f"{exc}); check the name and that it is on PYTHONPATH") from None
+                                  f"{exc}); check the name and that it is on PYTHONPATH") from exc
         obj = getattr(module, attr, None)
         if obj is None:
             raise HypermodelError(f"module '{module_name}' has no attribute '{attr}'")
