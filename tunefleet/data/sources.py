@@ -12,9 +12,11 @@ import pickle
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
+
+from .preprocessing import Column, csv_columns, encode_frame
 
 __all__ = ["RawData", "read_idx", "read_idx_dir", "read_npz", "read_csv", "find_image_dataset",
            "DataNotFoundError", "IMAGE_DATASETS", "DEBIAN_DATASETS"]
@@ -41,6 +43,9 @@ class RawData:
     source: str = ""
     x_val: Optional[np.ndarray] = None  # a validation split of the user's own (Python API)
     y_val: Optional[np.ndarray] = None
+    scale: Optional[float] = None  # images: raw pixel value × scale = model input (default 1/255 for integers)
+    frame: Any = None  # CSV: the rows as read (pandas), kept to save the raw test rows
+    columns: list[Column] = field(default_factory=list)  # CSV: feature columns, in feature order
 
 
 def _open(path: Path):
@@ -102,11 +107,11 @@ def read_npz(path: str | Path) -> RawData:
                      "(and optionally x_test, y_test), or x, y")
 
 
-def read_csv(path: str | Path, target: str) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
-    """Features (categorical columns one-hot encoded) and the ``target`` column.
+def read_csv(path: str | Path, target: str) -> RawData:
+    """Features (text columns one-hot encoded, in column order) and the ``target`` column as
+    read: text labels stay text and become classes later, in :mod:`.labels`.
 
-    Returns ``(x, y, class_names, categorical_target)``; string targets are encoded as class
-    indices in sorted order. Features are standardized later, on the training split only.
+    Features are standardized later, on the training split only.
     """
     import pandas as pd
 
@@ -114,18 +119,18 @@ def read_csv(path: str | Path, target: str) -> tuple[np.ndarray, np.ndarray, lis
     if target not in frame.columns:
         raise ValueError(f"{path} has no column {target!r}; its columns are "
                          f"{', '.join(map(str, frame.columns))}; set data.target")
-    y_col = frame.pop(target)
-    if frame.empty or frame.shape[1] == 0:
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
         raise ValueError(f"{path} has no feature columns besides {target!r}")
-    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    features = pd.get_dummies(frame, columns=categorical, dtype="float32") if categorical else frame
-    if features.isna().any().any():
-        missing = [str(c) for c in features.columns[features.isna().any()]]
+    if features.isna().any().any() or frame[target].isna().any():
+        missing = [str(c) for c in frame.columns[frame.isna().any()]]
         raise ValueError(f"{path} has empty cells in {', '.join(missing)}; fill or drop them")
-    if not pd.api.types.is_numeric_dtype(y_col) or pd.api.types.is_bool_dtype(y_col):
-        codes, names = pd.factorize(y_col.astype(str), sort=True)
-        return features.to_numpy("float32"), codes.astype("int32"), [str(n) for n in names], True
-    return features.to_numpy("float32"), y_col.to_numpy(), [], False
+    columns = csv_columns(features)
+    y_col = frame[target]
+    y = (y_col.to_numpy() if pd.api.types.is_numeric_dtype(y_col)
+         else y_col.astype(str).to_numpy(dtype=object))
+    return RawData(encode_frame(features, columns), y, source=str(path), frame=frame,
+                   columns=columns)
 
 
 def _keras_cache() -> Path:
@@ -233,13 +238,13 @@ def find_image_dataset(name: str, path: Optional[str], download: bool) -> RawDat
 
             (x, y), (x_test, y_test) = getattr(keras.datasets, spec.keras_module).load_data()
             return _named(RawData(x, y, x_test, y_test, source=f"keras.datasets.{name}"), spec)
-        except Exception as exc:  # no network, a proxy, a truncated file: all mean "not here"
+        except Exception as exc:  # noqa: BLE001 -- no network, a proxy, a truncated file: all mean "not here"
             looked.append(f"keras.datasets.{spec.keras_module}.load_data() "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})")
     else:
         looked.append("no download tried (data.download: false)")
-    how = [f"run `python -c \"import keras; keras.datasets.{spec.keras_module}.load_data()\"` on a "
-           f"machine that is online and copy {cache} here"]
+    how = [(f"run `python -c \"import keras; keras.datasets.{spec.keras_module}.load_data()\"` "
+            f"on a machine that is online and copy {cache} here")]
     if spec.debian:
         how.insert(0, f"`apt install dataset-{spec.debian}`")
     how.append("or point data.path at a folder of IDX files or an .npz with x_train, y_train, "
