@@ -95,8 +95,8 @@ CASES = [
     (["model.builder=tests.builders:missing"],
      r"^model\.builder: module 'tests\.builders' has no function 'missing'"),
     (["search_space.filterz={type: choice, values: [8, 16]}"],
-     r"^search_space\.filterz: is neither a training option nor a parameter of builder 'cnn'\. "
-     r"Did you mean 'filters'"),
+     (r"^search_space\.filterz: is neither a training option nor a parameter of builder 'cnn'\. "
+      r"Did you mean 'filters'")),
     (["model.params.learning_rate=0.1"],
      r"^model\.params\.learning_rate: is a training option.*Set train\.learning_rate"),
     (["data.dataset=breast_cancer"], r"^model\.builder: cnn needs images, but dataset 'breast_cancer'"),
@@ -125,7 +125,7 @@ CASES = [
     (["search_space.epochs={type: choice, values: [5, a]}"],
      r"^search_space\.epochs: 'a' is not a valid train\.epochs"),
     (["objective={metric: val_accuracy, mode: min}"],
-     r"^objective: mode: val_accuracy is better when higher, got mode='min'; use mode: max"),
+     r"^objective\.mode: val_accuracy is better when higher, got mode='min'; use mode: max"),
     (["scheduler={name: hyperband}", "output.checkpoint_every=2"],
      r"^output\.checkpoint_every: HyperBand pauses trials"),
     (["search_space.median={type: uniform, low: 2, high: 1}"], r"^search_space\.median: uniform needs low < high"),

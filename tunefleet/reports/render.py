@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import markdown as md_lib
+import numpy as np
 import pandas as pd
 
 __all__ = ["write_study_documents", "write_comparison_documents", "to_html_page"]
@@ -25,19 +26,45 @@ document.body.setAttribute('data-images-loaded',ok+'/'+i.length)}
 window.addEventListener('load',check)})();</script>"""
 
 
+# Characters that Markdown or its tables would read as syntax, as HTML entities: data (class
+# names from a CSV, hyperparameter values, error messages) is shown, never interpreted.
+_MARKDOWN_SYNTAX = str.maketrans({"|": "&#124;", "`": "&#96;", "*": "&#42;", "[": "&#91;",
+                                  "]": "&#93;", "\\": "&#92;", "\n": " "})
+
+
+def _esc(value: Any) -> str:
+    """Text from data, safe inside Markdown and the HTML made from it."""
+    return html.escape(str(value), quote=False).translate(_MARKDOWN_SYNTAX)
+
+
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.4g}"
-    return value
+    if isinstance(value, (bool, int, np.integer)) or value is None:
+        return value
+    return _esc(value)
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.map(_fmt).to_markdown(index=False)
+    """A Markdown table whose cells and headers are escaped text (numbers as numbers)."""
+    frame = frame.map(_fmt)
+    frame.columns = [_esc(c) for c in frame.columns]
+    return frame.to_markdown(index=False)
+
+
+def _markdown_to_html(text: str) -> str:
+    """Markdown without raw HTML or links: whatever data reaches the text (a class name in a
+    code span, a hyperparameter value) comes out as text, never as markup or a script."""
+    converter = md_lib.Markdown(extensions=["tables", "attr_list"])
+    converter.preprocessors.deregister("html_block")
+    for pattern in ("html", "link", "reference", "short_reference", "autolink", "automail"):
+        converter.inlinePatterns.deregister(pattern)
+    return converter.convert(text)
 
 
 def to_html_page(title: str, markdown_text: str, base: Path) -> str:
     """Convert the Markdown to HTML and embed every referenced PNG as a data URI."""
-    body = md_lib.markdown(markdown_text, extensions=["tables"])
+    body = _markdown_to_html(markdown_text)
     for png in sorted(base.glob("*.png")):
         data = base64.b64encode(png.read_bytes()).decode()
         body = body.replace(f'src="{png.name}"', f'src="data:image/png;base64,{data}"')
@@ -53,10 +80,10 @@ def _study_markdown(report: Any) -> str:
 
     exp = study.experiment
     counts = study.trials["status"].value_counts().to_dict()
-    lines = [f"# {exp.name}", "",
+    lines = [f"# {_esc(exp.name)}", "",
              f"Search **{exp.search.algorithm}**, scheduler **{exp.scheduler.name}**, objective "
-             f"**{study.objective}** ({study.mode}). {len(study.trials)} trials: "
-             + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+             f"**{_esc(study.objective)}** ({study.mode}). {len(study.trials)} trials: "
+             + ", ".join(f"{v} {_esc(k).replace('_', ' ')}" for k, v in counts.items())
              + (f"; wall time {summary['wall_time_s']:.1f} s" if "wall_time_s" in summary else "")
              + f"; {int(study.trials['epochs_trained'].sum())} epochs trained.", ""]
     best = study.best_trial()
@@ -68,21 +95,23 @@ def _study_markdown(report: Any) -> str:
             if spread is not None and pd.notna(spread) else "")
         used = [h for h in study.hyperparameters if pd.notna(best[h])]
         lines += ["## Best configuration", "",
-                  f"Trial `{best['trial_id']}`, best {study.objective} "
-                  f"{value} at epoch {int(best['best_epoch'])}.", "",
+                  (f"Trial `{best['trial_id']}`, best {_esc(study.objective)} "
+                   f"{value} at epoch {int(best['best_epoch'])}."), "",
                   _table(pd.DataFrame({"hyperparameter": used,
                                        "value": [best[h] for h in used]})), ""]
     if report.test is not None:
         t = report.test
         lines += ["## Best model on the held-out test split", "",
-                  f"{t.n_test} test examples, never seen while tuning. Model from {t.source}; "
-                  "exported as `best_model.keras`.", "",
+                  (f"{t.n_test} test examples, never seen while tuning. Model from "
+                   f"{_esc(t.source)}; exported as `best_model.keras`."), "",
                   _table(_test_table(t)), ""]
+        if getattr(t, "model_usage", ""):
+            lines += ["### Predicting with `best_model.keras`", "", t.model_usage, ""]
         if t.per_class:
             per_class = pd.DataFrame(t.per_class).T.reset_index().rename(columns={"index": "class"})
             lines += ["### Per class", "", _table(per_class), "", image("confusion", "confusion matrix"), ""]
     if report.test_note:
-        lines += ["## Best model on the held-out test split", "", f"Not evaluated: {report.test_note}.", ""]
+        lines += ["## Best model on the held-out test split", "", f"Not evaluated: {_esc(report.test_note)}.", ""]
     lines += ["## How the trials learned", "", image("curves", "curves") or "No trial reported a result.", "",
               "Best objective so far, against wall time and against epochs trained in total:", "",
               image("anytime", "anytime"), "",
@@ -96,7 +125,7 @@ def _study_markdown(report: Any) -> str:
               + (f" Out-of-bag R² of the surrogate: {report.importance.surrogate_r2:.2f}."
                  if report.importance.surrogate_r2 is not None else ""), ""]
     if report.importance.caveat:
-        lines += [f'<p class="caveat">Caution: {report.importance.caveat}.</p>', ""]
+        lines += [f"Caution: {_esc(report.importance.caveat)}.", "{: .caveat}", ""]
     if report.importance.names:
         lines += [_table(report.importance.as_frame()), "", image("importance", "importance"), ""]
     lines += ["Objective against each hyperparameter:", "", image("effects", "effects"), "",

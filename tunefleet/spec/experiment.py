@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .base import StrictModel
 from .errors import SpecError
 from .sections import (
-    ClusterSpec, DataSpec, FailureSpec, FifoSpec, HyperBandSpec, MedianSpec, AshaSpec, ModelSpec,
+    ClusterSpec, DataSpec, FailureSpec, FifoSpec, ModelSpec,
     ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
     RandomSearchSpec, TRIAL_SEED_KEY, TUNABLE_TRAIN_FIELDS,
 )
@@ -211,6 +211,9 @@ class Experiment(StrictModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Experiment":
         """Validate plain data (as parsed from YAML); raise SpecError naming every bad field."""
+        if not isinstance(data, dict):
+            raise SpecError("spec", "must be a mapping of sections (name, data, model, ...)",
+                            type(data).__name__)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -227,6 +230,12 @@ class Experiment(StrictModel):
         return cls.from_dict(data)
 
 
+def _key(key: Any) -> str:
+    """A key as it reads in a field path; quoted when it is empty or has spaces or odd characters."""
+    text = str(key)
+    return text if re.fullmatch(r"[^\s'\"]+", text) else repr(text)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for i, item in enumerate(loc):
@@ -237,7 +246,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
-            parts.append(("." if parts else "") + str(item))
+            parts.append(("." if parts else "") + _key(item))
     return "".join(parts)
 
 
@@ -250,9 +259,10 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         msg = err["msg"]
         if kind == "value_error":
             msg = msg.removeprefix("Value error, ")
-            unknown = re.match(r"unknown key '([^']*)'; (.*)", msg)
+            unknown = re.match(r"unknown key '(.*?)'; (.*)", msg, re.S)
             if unknown:  # point at the key itself: train.learning_rte
-                field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+                key = _key(unknown.group(1))
+                field = f"{field}.{key}" if field else key
                 msg = f"unknown key; {unknown.group(2)}"
             line = f"{field}: {msg}" if field else msg
         elif kind == "union_tag_invalid":

@@ -6,9 +6,10 @@ import math
 import re
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import StrictModel
+from .directions import metric_direction
 
 __all__ = [
     "DataSpec", "ModelSpec", "EarlyStoppingSpec", "ReduceLROnPlateauSpec", "LRScheduleSpec",
@@ -48,6 +49,7 @@ class DataSpec(StrictModel):
     max_train_samples: Optional[int] = Field(None, ge=10)
     download: bool = True
     seed: int = 0
+    split: Literal["random", "last"] = "random"  # last: Keras' validation_split, rows in order
 
     @model_validator(mode="after")
     def _fractions(self) -> "DataSpec":
@@ -262,37 +264,30 @@ SchedulerSpec = Annotated[
 ]
 
 
-_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
-_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "auc")
-
-
-def metric_direction(name: str) -> Optional[str]:
-    """``min`` for losses and errors, ``max`` for scores; None for a name we don't know."""
-    base = name.removeprefix("val_")
-    if base.startswith(_LOWER_IS_BETTER):
-        return "min"
-    if base.startswith(_HIGHER_IS_BETTER):
-        return "max"
-    return None
-
-
 class ObjectiveSpec(StrictModel):
     """The metric (as the trainable reports it, e.g. ``val_accuracy``) and its direction;
-    ``mode`` defaults to the metric's own (max for accuracy, min for losses)."""
+    ``mode`` defaults to the metric's own, inferred from its Keras name (max for accuracy,
+    AUC, F1, R², min for losses and errors); a name with no known direction needs ``mode``."""
 
     metric: str = "val_loss"
     mode: Optional[Literal["min", "max"]] = None
 
-    @model_validator(mode="after")
-    def _direction(self) -> "ObjectiveSpec":
-        natural = metric_direction(self.metric)
-        if self.mode is None:
-            object.__setattr__(self, "mode", natural or "min")
-        elif natural and self.mode != natural:
+    @field_validator("mode")
+    @classmethod
+    def _direction(cls, mode: Optional[str], info: ValidationInfo) -> Optional[str]:
+        metric = info.data.get("metric")
+        if metric is None:
+            return mode  # the metric itself is invalid, and reported as such
+        natural = metric_direction(metric)
+        if mode is None and natural is None:
             raise ValueError(
-                f"mode: {self.metric} is better when {'higher' if natural == 'max' else 'lower'}, "
-                f"got mode={self.mode!r}; use mode: {natural} (or leave mode out)")
-        return self
+                f"cannot tell whether {metric!r} is better higher or lower (it is not a metric "
+                "or loss Keras names); set objective.mode: max or objective.mode: min")
+        if mode is not None and natural is not None and mode != natural:
+            raise ValueError(
+                f"{metric} is better when {'higher' if natural == 'max' else 'lower'}, "
+                f"got mode={mode!r}; use mode: {natural} (or leave mode out)")
+        return mode or natural
 
 
 class ResourcesSpec(StrictModel):
