@@ -16,6 +16,10 @@ _ENV = {
     "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # S3 tests (a local moto server) take credentials from the environment, as users must
+    # (URIs with credentials are refused); trial processes inherit them. No metadata service.
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
 }
 
 

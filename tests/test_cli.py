@@ -143,3 +143,27 @@ def test_compare_runs_each_variant_and_writes_the_comparison(ray_local, tmp_path
     assert "Best on average:" in text and "fastest:" in text
     for variant in ("grid", "random"):
         assert (tmp_path / f"compare_grid_random-{variant}-seed0" / "report" / "report.html").exists()
+
+
+def test_modules_in_the_current_directory_do_not_shadow_packages(tmp_path):
+    # The console script, as users run it (`python -m` would put the directory first itself).
+    for name in ("yaml", "keras"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the {name}.py here was imported')\n")
+    # A builder the spec names by `module:function` is still found in the current directory.
+    (tmp_path / "localnets.py").write_text(
+        "def net(info, units=8):\n"
+        "    import keras\n"
+        "    inputs = keras.Input(shape=info.input_shape)\n"
+        "    x = keras.layers.Dense(units, activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, "
+        "activation='softmax')(x))\n")
+    (tmp_path / "spec.yaml").write_text("name: shadow\nmodel: {builder: 'localnets:net'}\n"
+                                        "train: {epochs: 1}\nsearch: {algorithm: random, "
+                                        "num_samples: 1}\n")
+    script = Path(sys.executable).parent / "tunefleet"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(script), "preview", "spec.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "localnets:net" in proc.stdout and "was imported" not in proc.stdout + proc.stderr

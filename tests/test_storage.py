@@ -17,18 +17,23 @@ from tunefleet.storage import StudyStorage, cache_root, split_study_location, st
 
 def test_locations_split_and_mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
-    uri = "s3://key:secret@bucket/team/studies/mnist?endpoint_override=127.0.0.1:9000&scheme=http"
+    uri = "s3://bucket/team/studies/mnist?endpoint_override=127.0.0.1:9000&scheme=http"
     root, name = split_study_location(uri)
-    assert (root, name) == ("s3://key:secret@bucket/team/studies?endpoint_override=127.0.0.1:9000"
-                            "&scheme=http", "mnist")
+    assert (root, name) == (("s3://bucket/team/studies?endpoint_override=127.0.0.1:9000"
+                             "&scheme=http"), "mnist")
     storage = study_storage(uri)
     assert storage.remote and storage.reference == uri
-    assert storage.location == "s3://bucket/team/studies/mnist"  # no credentials, no query
+    assert storage.location == "s3://bucket/team/studies/mnist"  # no query
     assert storage.local_dir.is_relative_to(cache_root() / "studies" / "s3")
-    assert "secret" not in str(storage.local_dir)
+    assert "endpoint_override" not in str(storage.local_dir)
     assert study_storage(storage.reference).local_dir == storage.local_dir
     local = StudyStorage(str(tmp_path / "results"), "digits")
     assert not local.remote and local.local_dir == tmp_path / "results" / "digits"
+    monkeypatch.chdir(tmp_path)  # a relative path is resolved once, where the storage is made
+    relative = StudyStorage("results", "digits")
+    assert relative.root == str((tmp_path / "results").resolve())
+    monkeypatch.chdir(tmp_path / "cache" if (tmp_path / "cache").is_dir() else "/")
+    assert relative.local_dir == (tmp_path / "results" / "digits").resolve()
     assert local.ray_storage() == {"storage_path": str(tmp_path / "results")}
     assert split_study_location(f"file://{tmp_path}/results/digits") == (
         str(tmp_path / "results"), "digits")
@@ -54,7 +59,7 @@ def s3_endpoint():
     server.start()
     host, port = server.get_host_and_port()
     query = f"endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-    fs, _ = pafs.FileSystem.from_uri(f"s3://testing:testing@bucket?{query}"
+    fs, _ = pafs.FileSystem.from_uri(f"s3://bucket?{query}"
                                      "&allow_bucket_creation=true")
     fs.create_dir("bucket")
     yield fs, query
@@ -79,7 +84,7 @@ def test_a_study_at_an_s3_uri_runs_retries_reports_and_resumes(ray_local, s3_end
     monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.chdir(tmp_path)
-    storage = f"s3://testing:testing@bucket/studies?{query}"
+    storage = f"s3://bucket/studies?{query}"
     spec = tiny_spec(
         tmp_path, name="remote",
         model={"builder": "tests.builders:flaky_mlp",
@@ -115,9 +120,8 @@ def test_a_study_at_an_s3_uri_runs_retries_reports_and_resumes(ray_local, s3_end
     assert not (tmp_path / "results").exists()  # nothing of the study on the local path
 
     with pytest.raises(SpecError, match=r"^output\.storage: s3://bucket/studies/remote already "
-                                        r"holds a study") as caught:
+                                        r"holds a study"):
         run(spec)
-    assert "testing:testing" not in str(caught.value)
 
     # Another machine: no local copy; the report reads the bucket and writes back to it.
     shutil.rmtree(tmp_path / "cache")
@@ -141,8 +145,40 @@ def test_an_unwritable_bucket_is_refused_before_training(ray_local, s3_endpoint,
     _, query = s3_endpoint
     monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
     spec = tiny_spec(tmp_path, name="nowhere",
-                     output={"storage": f"s3://testing:testing@no-such-bucket/x?{query}"})
+                     output={"storage": f"s3://no-such-bucket/x?{query}"})
     with pytest.raises(SpecError, match=r"^output\.storage: cannot write to "
-                                        r"s3://no-such-bucket/x/nowhere: .*Check the bucket exists") as caught:
+                                        r"s3://no-such-bucket/x/nowhere: .*Check the bucket exists"):
         run(spec)
-    assert "testing:testing" not in str(caught.value)  # credentials are never echoed
+
+
+@pytest.mark.parametrize("location", ["s3://AKIAEXAMPLE:s3cr3t@bucket/studies",
+                                      "gs://user:s3cr3t@bucket/studies?endpoint_override=x:1"])
+def test_credentials_in_a_uri_are_refused_without_echoing_them(location):
+    with pytest.raises(SpecError, match=r"^output\.storage: credentials written in the URI "
+                                        r"\((s3|gs)://\*\*\*@bucket\.\.\.\) would be saved in "
+                                        r"spec\.yaml and printed; .*AWS_ACCESS_KEY_ID.*profile"
+                       ) as caught:
+        Experiment.from_dict({"name": "creds", "output": {"storage": location}})
+    assert "s3cr3t" not in str(caught.value) and "AKIAEXAMPLE" not in str(caught.value)
+    with pytest.raises(SpecError, match=r"^output\.storage: credentials written") as caught:
+        study_storage(location + "/creds")  # `tunefleet resume` and `report` URIs too
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_overwrite_deletes_a_study_only_never_other_objects(s3_endpoint, tmp_path, monkeypatch):
+    fs, query = s3_endpoint
+    monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
+    with fs.open_output_stream("bucket/keep/precious/notes.txt") as stream:
+        stream.write(b"not a study")
+    spec = tiny_spec(tmp_path, name="precious", output={"storage": f"s3://bucket/keep?{query}"})
+    with pytest.raises(SpecError, match=r"^output\.storage: s3://bucket/keep/precious is not a "
+                                        r"tunefleet study \(no spec\.yaml or Ray Tune state; it "
+                                        r"holds notes\.txt\), so --overwrite will not delete it"):
+        run(spec, overwrite=True)
+    assert _keys(fs, "bucket/keep/precious") == {"notes.txt"}
+    storage = Experiment.from_dict(spec).storage
+    with fs.open_output_stream("bucket/keep/precious/spec.yaml") as stream:
+        stream.write(b"name: precious\n")
+    assert storage.is_study() is True
+    storage.clear()  # a study (spec.yaml): deleted
+    assert _keys(fs, "bucket/keep/precious") == set()

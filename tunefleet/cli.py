@@ -49,9 +49,11 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
             raise SpecError("--resume", "and --overwrite contradict each other",
                             fix="pass one of them")
         if resume:
-            storage = as_experiment(spec, _overrides(set_, address)).storage
-            if storage.read_text("spec.yaml") is not None:
-                _finish(resume_study(storage), report)
+            experiment = as_experiment(spec, _overrides(set_, address))
+            if experiment.storage.read_text("spec.yaml") is not None:
+                # --set and --address apply as to `tunefleet resume`: refused where they cannot.
+                _finish(resume_study(experiment.storage, _overrides(set_, address),
+                                     spec=experiment), report)
                 return
         result = run_study(spec, _overrides(set_, address), overwrite=overwrite)
     except SpecError as exc:
@@ -92,13 +94,19 @@ def submit_cmd(spec: Path = typer.Argument(..., help="Experiment spec (YAML); it
 @app.command("resume")
 def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory or URI "
                                                "(output.storage/<name>) whose driver died."),
+               address: Optional[str] = typer.Option(None, help="Ray address to continue on: "
+                                                     "local, auto, host:port."),
+               set_: Optional[List[str]] = typer.Option(
+                   None, "--set", help="Change the failure policy or the cluster: --set "
+                   "failure.max_retries=3 (only failure.* and cluster.*)."),
                report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
-    """Continue a study whose driver died: finished trials are kept, the others continue from
-    their last checkpoint, and the searcher and scheduler carry on."""
+    """Continue a study whose driver died or was stopped: finished trials are kept, the others
+    continue from their last checkpoint, and the searcher and scheduler carry on. Its storage
+    is read (and unpickled) as code: resume only studies you trust."""
     from .study.runner import resume as resume_study
 
     try:
-        result = resume_study(study_dir)
+        result = resume_study(study_dir, _overrides(set_, address))
     except SpecError as exc:
         _fail(exc)
     _finish(result, report)
@@ -168,7 +176,7 @@ def _report_or_warn(path: str) -> None:
 
     try:
         built = build_study_report(path)
-    except Exception as exc:  # a report bug must not turn a finished study into a failure
+    except Exception as exc:  # noqa: BLE001 -- a report bug must not fail a finished study
         err.print(f"[yellow]warning:[/] the report failed ({type(exc).__name__}: {exc}); "
                   f"results are in {path}; retry with `tunefleet report {path}`")
         return
@@ -222,9 +230,8 @@ def _print_summary(result) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    # A `module:function` builder in the current directory imports as it would under python -m.
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")
+    # A `module:function` builder in the current directory is found by the study itself
+    # (study/runner.py appends the directory, only for a spec that names one).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     app()
 

@@ -37,6 +37,13 @@ def check_location(value: str) -> str:
     if not is_uri(value):
         return value
     parts = urlsplit(value)
+    if "@" in parts.netloc:
+        # They would be written to spec.yaml (uploaded with the study), printed and logged.
+        raise ValueError(
+            f"credentials written in the URI ({parts.scheme}://***@{_host(parts)}...) would be "
+            "saved in spec.yaml and printed; remove them and give them through the environment "
+            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+            "GOOGLE_APPLICATION_CREDENTIALS) or a credentials profile")
     if parts.scheme not in REMOTE_SCHEMES:
         raise ValueError(
             f"unsupported scheme '{parts.scheme}://' in {value!r}; use a path (local, "
@@ -48,7 +55,7 @@ def check_location(value: str) -> str:
 
 
 def _host(parts: Any) -> str:
-    """The bucket of a URI without the credentials pyarrow allows before it (key:secret@)."""
+    """The bucket of a URI without anything before an ``@`` (credentials are refused)."""
     return parts.netloc.rpartition("@")[2]
 
 
@@ -75,7 +82,10 @@ class StudyStorage:
     and the local directory its files are read from."""
 
     def __init__(self, root: str, name: str):
-        self.root, self.name = check_location(root), name
+        root = check_location(root)
+        # Resolved here, in the driver: trial processes run in directories of their own.
+        self.root = root if is_uri(root) else str(Path(root).expanduser().resolve())
+        self.name = name
         self._fs: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -168,17 +178,50 @@ class StudyStorage:
             stream.write(text.encode())
 
     def holds_anything(self) -> bool:
+        return bool(self.top_names())
+
+    def top_names(self) -> list[str]:
+        """The names directly under the study's location (empty if there is nothing there)."""
         if not self.remote:
-            return self.local_dir.exists() and any(self.local_dir.iterdir())
+            if self.local_dir.is_dir():
+                return sorted(p.name for p in self.local_dir.iterdir())
+            return [self.local_dir.name] if self.local_dir.exists() else []  # a file
+        import pyarrow.fs as pafs
+
+        fs, path = self.filesystem()
         try:
-            return bool(self._list())
-        except Exception as exc:  # pyarrow raises OSError subclasses and ArrowInvalid alike
+            infos = fs.get_file_info(pafs.FileSelector(path, recursive=False, allow_not_found=True))
+        except Exception as exc:  # noqa: BLE001 -- pyarrow raises OSError and ArrowInvalid alike
             raise self._unreachable(exc) from None
+        return sorted(i.path.rstrip("/").rpartition("/")[2] for i in infos)
+
+    def is_study(self, names: Optional[list[str]] = None) -> bool:
+        """True if the location holds a study: tunefleet's spec.yaml or Ray Tune's state
+        (``names``: :meth:`top_names`, when the caller has them)."""
+        if not self.remote and not self.local_dir.is_dir():
+            return False
+        return any(name in ("spec.yaml", "tuner.pkl") or (
+            name.startswith("experiment_state") and name.endswith(".json"))
+            for name in (self.top_names() if names is None else names))
+
+    def check_replaceable(self) -> None:
+        """SpecError unless the location is empty or holds a study: --overwrite deletes a
+        study, never whatever else sits at ``output.storage/name``."""
+        names = self.top_names()
+        if names and not self.is_study(names):
+            from .spec.errors import SpecError
+
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise SpecError("output.storage", f"{self.location} is not a tunefleet study (no "
+                            f"spec.yaml or Ray Tune state; it holds {shown}), so --overwrite "
+                            "will not delete it", fix="move or delete it yourself, or change "
+                            "name or output.storage")
 
     def clear(self) -> None:
-        """Delete the study (its mirror too), to start it again."""
+        """Delete the study (its mirror too), to start it again; see :meth:`check_replaceable`."""
         import shutil
 
+        self.check_replaceable()
         shutil.rmtree(self.local_dir, ignore_errors=True)
         if self.remote:
             fs, path = self.filesystem()
@@ -195,7 +238,7 @@ class StudyStorage:
             seen = self.read_text(probe)
             fs, _ = self.filesystem()
             fs.delete_file(self._path(probe))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- any failure means: cannot store here
             raise self._unreachable(exc) from None
         if seen != "ok":
             raise SpecError("output.storage", f"a file written to {self.location} read back "
@@ -263,4 +306,9 @@ def study_storage(location: "str | os.PathLike | StudyStorage") -> StudyStorage:
     """The storage of the study at ``location`` (a study directory or a study URI)."""
     if isinstance(location, StudyStorage):
         return location
-    return StudyStorage(*split_study_location(str(location)))
+    try:
+        return StudyStorage(*split_study_location(str(location)))
+    except ValueError as exc:
+        from .spec.errors import SpecError
+
+        raise SpecError("output.storage", str(exc)) from None

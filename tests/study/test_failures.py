@@ -87,3 +87,50 @@ def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(tmp_path)
     assert trials["reason"][0].startswith("killed for running out of host memory: 1 worker(s) "
                                           "were killed due to the node running low on memory")
     assert trials["retries"][0] == 1  # retried like an error, once, then recorded as failed
+
+
+def test_out_of_memory_with_a_relative_storage_fails_the_study(ray_local, tmp_path, monkeypatch):
+    # output.storage: results is relative, and trials run in directories of their own: the
+    # trial's failure record must still land in the study, and the study must fail.
+    from typer.testing import CliRunner
+
+    from tunefleet.cli import app
+
+    (tmp_path / "oom.yaml").write_text(
+        "name: oom_relative\ndata: {dataset: digits}\n"
+        "model: {builder: 'tests.builders:troubled_mlp', params: {units: 8, oom_on_units: 8}}\n"
+        "train: {epochs: 1, batch_size: 64}\nsearch: {algorithm: random, num_samples: 1}\n"
+        "failure: {max_retries: 0}\noutput: {storage: results}\n")
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(app, ["run", "oom.yaml", "--no-report"])
+    assert out.exit_code == 1, out.output[-3000:]
+    assert "no trial finished" in out.stderr
+    study = tmp_path / "results" / "oom_relative"
+    trials = pd.read_csv(study / "trials.csv")
+    assert trials["status"].tolist() == ["failed"]
+    assert "ran out of memory: MemoryError" in trials["reason"][0]  # from its failure.json
+    assert len(list(study.glob("trial_*/failure.json"))) == 1
+    # The study's record names the absolute location the trials wrote to.
+    assert f"storage: {(tmp_path / 'results').resolve()}\n" in (study / "spec.yaml").read_text()
+
+
+def test_the_trials_a_tripped_policy_ends_are_stopped_by_study_not_by_the_scheduler(
+        ray_local, tmp_path):
+    # Two trials at a time. 64 and 48 set ASHA's first rung, so 1 (one unit: weak) is cut
+    # there; 9 hangs while building, and 13 then runs out of memory, which trips
+    # failure.max_consecutive=1 while 9 still runs: the study, not ASHA, stops it.
+    spec = _grid(tmp_path, "tripped", "tests.builders:troubled_mlp",
+                 {"hang_on_units": 9, "oom_on_units": 13}, [64, 48, 1, 9, 13],
+                 scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+                 failure={"max_retries": 0, "max_consecutive": 1})
+    spec["train"]["epochs"] = 3
+    result = run(spec)
+    assert "stopped after 1 consecutive failed trials" in result.summary["stopped"]
+    rows = result.trials.set_index("config/units")
+    assert rows.loc[13, "status"] == "failed"
+    assert rows.loc[9, "status"] == "stopped_by_study", rows[["status", "reason"]]
+    assert rows.loc[9, "reason"].startswith("failure.max_consecutive stopped the study")
+    assert rows.loc[1, "status"] == "stopped_by_scheduler", rows[["status", "reason"]]
+    assert rows.loc[1, "epochs_trained"] < 3
+    counts = result.summary["trials"]
+    assert counts["stopped_by_study"] == 1 and isinstance(counts["stopped_by_study"], int)

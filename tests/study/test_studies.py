@@ -104,7 +104,8 @@ def test_max_concurrent_limits_trials_running_at_once(ray_local, tmp_path):
         end = history["timestamp"].max()
         spans.append((end - history["time_total_s"].max(), end))
     spans.sort()
-    assert all(later[0] >= earlier[1] - 1 for earlier, later in zip(spans, spans[1:]))
+    assert all(later[0] >= earlier[1] - 1
+               for earlier, later in zip(spans, spans[1:], strict=False))
     assert result.summary["cluster"]["max_concurrent_trials"] == 1
 
 
@@ -170,3 +171,16 @@ def test_existing_study_is_not_overwritten_unless_asked(ray_local, tmp_path):
         run(spec)
     again = run(spec, overwrite=True)
     assert again.trials["trial_id"].tolist() != first.trials["trial_id"].tolist()
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_study(tmp_path):
+    # Nothing trains: the refusal comes before Ray starts.
+    spec = tiny_spec(tmp_path, name="thesis")
+    (tmp_path / "results" / "thesis").mkdir(parents=True)
+    (tmp_path / "results" / "thesis" / "chapter1.tex").write_text("years of work")
+    with pytest.raises(SpecError, match=r"^output\.storage: .*/results/thesis is not a tunefleet "
+                                        r"study \(no spec\.yaml or Ray Tune state; it holds "
+                                        r"chapter1\.tex\), so --overwrite will not delete it\. "
+                                        r"Move or delete it yourself"):
+        run(spec, overwrite=True)
+    assert (tmp_path / "results" / "thesis" / "chapter1.tex").read_text() == "years of work"

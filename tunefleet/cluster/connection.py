@@ -50,9 +50,12 @@ def connect(experiment: Experiment) -> ClusterInfo:
     import ray
 
     runtime_env = {"env_vars": dict(_WORKER_ENV)}
-    if address == "local":
+    refs = (experiment.model.builder, experiment.model.hypermodel)
+    if address == "local" and any(isinstance(r, str) and ":" in r for r in refs):
         # Trial processes import a user's `module:function` builder the way the driver does.
-        paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        # Only then, and last: a `yaml.py` in the current directory must not shadow a package
+        # in trials that name no module of their own.
+        paths = [*filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)), os.getcwd()]
         runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(paths)
     started_here = False
     if ray.is_initialized():

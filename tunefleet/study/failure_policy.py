@@ -5,6 +5,9 @@ what Ray lacks: a record of every retry per trial, and stopping the study after
 Trial-side kinds (see ``trainables/watchdog.py``): an exception is an *error*, retried from the
 last checkpoint up to ``failure.max_retries``; a NaN loss, running out of memory, or passing
 ``train.trial_timeout_s`` is a *failure*, recorded with its reason and not retried.
+
+Trials the study itself ends (the policy tripping, Ctrl-C, the driver stopping) are recorded
+in ``STUDY_STOPS_FILE``, so that they read ``stopped_by_study``, not as cut by the scheduler.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..reports.load import RETRIES_FILE
-from ..trainables.status import FAILED_REASONS, error_summary
+from ..trainables.status import FAILED_REASONS, STUDY_STOPS_FILE, error_summary
 from ..trainables.watchdog import FailureRecord
 
-__all__ = ["FailureTracker", "RETRIES_FILE"]
+__all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED"]
+
+INTERRUPTED = "the study was interrupted (Ctrl-C) or its driver stopped"
+_ENDED = ("TERMINATED", "ERROR")  # Ray's Trial statuses of a trial that will not run again
 
 
 def _error_line(trial: Any) -> str:
@@ -38,7 +44,7 @@ def _tracker_base():
     return Callback, Stopper
 
 
-def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa: N802
+def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
     """A Ray Tune callback that is also the study's stopper (pass it as both); ``storage`` is
     the study's :class:`~tunefleet.storage.StudyStorage`."""
     Callback, Stopper = _tracker_base()
@@ -49,8 +55,46 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa
             self.max_consecutive = max_consecutive
             self.streak: list[str] = []
             self.tripped: Optional[str] = None
+            self.interrupted = False
+            # Trials still to run when the last step ended (Ray marks them TERMINATED when it
+            # cleans up after an interruption, so their status then says nothing).
+            self._live: list[str] = []
+            # A resumed study's earlier stops; a trial that runs again leaves this record.
+            self.stops: dict[str, str] = json.loads(storage.read_text(STUDY_STOPS_FILE) or "{}")
+
+        @property
+        def stopped(self) -> Optional[str]:
+            """Why the study ended before every trial ran, if it did."""
+            return self.tripped or (INTERRUPTED if self.interrupted else None)
+
+        def _record_stops(self, trial_ids: list[str], why: str) -> None:
+            new = {t: why for t in trial_ids if t not in self.stops}
+            if new:
+                self.stops.update(new)
+                self.storage.write_text(STUDY_STOPS_FILE, json.dumps(self.stops, indent=1))
+
+        def interrupt(self) -> None:
+            """The driver is stopping (Ctrl-C): the trials still running or waiting were
+            stopped by the study. Also called by the runner on KeyboardInterrupt, which Ray
+            lets through on a second Ctrl-C without telling its callbacks."""
+            if self._live and self.tripped is None:
+                self.interrupted = True
+                self._record_stops(self._live, INTERRUPTED)
 
         # -- Callback --------------------------------------------------------------
+        def on_step_end(self, iteration, trials, **info):
+            self._live = [t.trial_id for t in trials if t.status not in _ENDED]
+            if self.tripped is not None:  # trials the searcher added as the study stopped
+                self._record_stops(self._live, "failure.max_consecutive stopped the study")
+
+        def on_experiment_end(self, trials, **info):
+            # The loop ends with trials still to run only if it was interrupted or stopped.
+            self.interrupt()
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            if self.stops.pop(trial.trial_id, None) is not None:  # resumed: it runs again
+                self.storage.write_text(STUDY_STOPS_FILE, json.dumps(self.stops, indent=1))
+
         def on_trial_recover(self, iteration, trials, trial, **info):
             relative = f"trial_{trial.trial_id}/{RETRIES_FILE}"
             retries = json.loads(self.storage.read_text(relative) or "[]")
@@ -59,7 +103,7 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa
             self.storage.write_text(relative, json.dumps(retries, indent=1))
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            self._ended(trial.trial_id, f"errored: {_error_line(trial)}")
+            self._ended(trial.trial_id, f"errored: {_error_line(trial)}", trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             reason = (trial.last_result or {}).get("stop_reason", "")
@@ -68,14 +112,18 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:  # noqa
                 return
             # A timeout or running out of memory left a record with the fuller reason.
             failure = FailureRecord(self.storage, trial.trial_id).read() or {}
-            self._ended(trial.trial_id, f"failed: {failure.get('reason', reason)}")
+            self._ended(trial.trial_id, f"failed: {failure.get('reason', reason)}", trials)
 
-        def _ended(self, trial_id: str, why: str) -> None:
+        def _ended(self, trial_id: str, why: str, trials: list) -> None:
             self.streak.append(f"{trial_id} {why}")
-            if self.max_consecutive and len(self.streak) >= self.max_consecutive:
+            if self.max_consecutive and len(self.streak) >= self.max_consecutive \
+                    and self.tripped is None:
                 self.tripped = (f"the study stopped after {len(self.streak)} consecutive failed "
                                 f"trials (failure.max_consecutive={self.max_consecutive}): "
                                 + "; ".join(self.streak[-self.max_consecutive:]))
+                self._record_stops([t.trial_id for t in trials if t.status not in _ENDED
+                                    and t.trial_id != trial_id],
+                                   "failure.max_consecutive stopped the study")
 
         # -- Stopper ---------------------------------------------------------------
         def __call__(self, trial_id: str, result: dict) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..cluster import concurrent_trials
 from .runner import prepare
 from ..schedulers import cut_epochs
-from ..search_spaces import describe_entry, grid_size, total_trials
+from ..search_spaces import describe_entry, grid_size
 from ..spec import Experiment
 
 __all__ = ["Plan", "collect_plan", "render_plan"]
@@ -106,18 +106,18 @@ def render_plan(plan: Plan) -> str:
                else f"as many at once as {plan.cluster}'s free resources allow")
     lines = [
         ("Experiment", plan.name),
-        ("Data", f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} test,"
-                 f" input {plan.input_shape}"),
+        ("Data", (f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} "
+                  f"test, input {plan.input_shape}")),
         ("Model", plan.builder),
         ("Search", f"{plan.search}: {plan.trials} trials{grid}" + (
             f", each trained {plan.executions} times (executions_per_trial)"
             if plan.executions > 1 else "")),
         *(("  " + k, v) for k, v in plan.space.items()),
-        ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; may stop or pause "
-                      f"trials at epochs {cuts}"),
+        ("Scheduler", (f"{plan.scheduler}: epoch budget {plan.epoch_budget}; may stop or "
+                       f"pause trials at epochs {cuts}")),
         ("Epochs", f"at most {plan.max_epochs} per trial, {plan.max_total_epochs} in total"),
-        ("Resources", f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
-                      f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes"),
+        ("Resources", (f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
+                       f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes")),
         ("Objective", plan.objective),
         ("Output", plan.output),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,18 +29,34 @@ __all__ = ["run", "resume", "prepare", "as_experiment", "Prepared"]
 
 def as_experiment(spec: Union[Experiment, dict, str, Path],
                   overrides: Optional[list[str]] = None) -> Experiment:
-    """An Experiment from an Experiment, plain data, or a YAML path (overrides applied)."""
+    """An Experiment from an Experiment, plain data, or a YAML path (overrides applied), its
+    ``output.storage`` made absolute here: trials run in directories of their own, where a
+    relative path would name another place (their failure records would be lost)."""
+    from ..spec import apply_overrides
+
     if isinstance(spec, Experiment):
-        if overrides:
-            from ..spec import apply_overrides
+        experiment = (Experiment.from_dict(apply_overrides(spec.to_dict(), overrides))
+                      if overrides else spec)
+    elif isinstance(spec, dict):
+        experiment = Experiment.from_dict(apply_overrides(spec, overrides or []))
+    else:
+        experiment = Experiment.from_yaml(spec, overrides)
+    root = experiment.storage.root  # absolute for a path (see StudyStorage)
+    if root == experiment.output.storage:
+        return experiment
+    return experiment.model_copy(
+        update={"output": experiment.output.model_copy(update={"storage": root})})
 
-            return Experiment.from_dict(apply_overrides(spec.to_dict(), overrides))
-        return spec
-    if isinstance(spec, dict):
-        from ..spec import apply_overrides
 
-        return Experiment.from_dict(apply_overrides(spec, overrides or []))
-    return Experiment.from_yaml(spec, overrides)
+def _local_modules(experiment: Experiment) -> None:
+    """A ``module:function`` builder or hypermodel in the current directory imports as it
+    would under ``python -m``. Appended, not prepended: a ``yaml.py`` or ``keras.py`` here must
+    not shadow the real package."""
+    refs = (experiment.model.builder, experiment.model.hypermodel)
+    if any(isinstance(r, str) and ":" in r for r in refs):
+        here = os.getcwd()
+        if here not in sys.path and "" not in sys.path and "." not in sys.path:
+            sys.path.append(here)
 
 
 @dataclass
@@ -65,6 +82,8 @@ def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
         return load_dataset(experiment.data, data)
     except DataNotFoundError as exc:
         raise SpecError("data.path" if experiment.data.path else "data.dataset", str(exc)) from None
+    except SpecError:  # already names its field (data.task, data.target)
+        raise
     except (ValueError, OSError) as exc:
         field = "data.path" if experiment.data.path else "data.dataset"
         raise SpecError(field, str(exc), experiment.data.path or experiment.data.dataset) from None
@@ -93,6 +112,7 @@ def prepare(experiment: Experiment, data: Optional[RawData] = None,
             hypermodel: Any = None) -> Prepared:
     """Everything checkable without Ray: load the data, check the spec against it, and for a
     hypermodel discover its search space."""
+    _local_modules(experiment)
     dataset = _load_data(experiment, data)
     if experiment.model.hypermodel or hypermodel is not None:
         hm, space = _hypermodel_space(experiment, hypermodel, dataset)
@@ -103,7 +123,9 @@ def prepare(experiment: Experiment, data: Optional[RawData] = None,
 
 def _check_study_dir(experiment: Experiment, overwrite: bool) -> StudyStorage:
     storage = experiment.storage
-    if not overwrite and storage.holds_anything():
+    if overwrite:
+        storage.check_replaceable()  # a study, or nothing: never another directory
+    elif storage.holds_anything():
         raise SpecError("output.storage", f"{storage.location} already holds a study",
                         fix="pass --resume to continue it, --overwrite (overwrite=True) to "
                         "replace it, or change name or output.storage")
@@ -181,15 +203,21 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
 
 
 def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any,
-         extra: dict[str, Any], tracker: Any = None) -> StudyResult:
+         extra: dict[str, Any], tracker: Any) -> StudyResult:
     """Run the tuner, then summarise the study from what it wrote (reports/load.py's reading).
-    A resumed study's tracker is the one Ray restored with it, so it has no stop to report."""
+    Ray ends the run on a first Ctrl-C itself and returns; a second one raises here."""
     started = time.perf_counter()
-    tuner.fit()
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        tracker.interrupt()
+        raise
     wall = time.perf_counter() - started
     info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
-    return summarize(experiment, wall, {**info, **extra},
-                     stopped=tracker.tripped if tracker is not None else None, storage=storage)
+    stopped = tracker.stopped
+    if tracker.interrupted:
+        stopped += f"; continue it with `tunefleet resume {storage.location}`"
+    return summarize(experiment, wall, {**info, **extra}, stopped=stopped, storage=storage)
 
 
 def _quiet_ray_warnings() -> None:
@@ -234,15 +262,74 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         disconnect(cluster)
 
 
-def resume(location: Union[str, Path, StudyStorage], *, data: Optional[RawData] = None,
-           hypermodel: Any = None) -> StudyResult:
-    """Continue a study whose driver died (Ray Tune's restore): finished trials are kept,
-    unfinished ones continue from their last checkpoint, and the searcher and scheduler carry
-    on from their saved state. ``location`` is the study's directory or URI
-    (``output.storage/<name>``); ``data``/``hypermodel`` as for :func:`run`, when the study was
-    started with Python objects rather than names."""
+# What a resumed study may change: where it runs and its failure policy. The rest is in the
+# state Ray restores (trials' configurations and resources, searcher, scheduler).
+RESUMABLE = ("cluster.", "failure.")
+
+
+def _resume_overrides(overrides: list[str]) -> list[str]:
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(RESUMABLE):
+            raise SpecError(f"--set {key}", "cannot change when a study resumes: its trials, "
+                            "searcher and scheduler continue with the spec it started with",
+                            item, fix="resume without it (resume accepts cluster.* and "
+                            "failure.*, and --address), or start a new study with `tunefleet "
+                            "run --overwrite` or another name")
+    return overrides
+
+
+def _same_study(stored: Experiment, given: Experiment) -> None:
+    """SpecError if ``given`` (the SPEC of `run --resume`) differs from the study's own spec
+    in more than what a resume may change."""
+    a, b = stored.to_dict(), given.to_dict()
+    differ = sorted(k for k in {*a, *b} - {"output", "cluster", "failure"} if a.get(k) != b.get(k))
+    if differ:
+        raise SpecError("--resume", f"SPEC differs from the spec {stored.storage.location} was "
+                        f"started with, in {', '.join(differ)}; a resumed study continues "
+                        "with its own", fix="resume with the spec it started with (or "
+                        "`tunefleet resume DIR`), or start a new study with --overwrite or "
+                        "another name")
+
+
+def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
+                    tracker: Any) -> Any:
+    """Ray Tune's restore, with this run's failure policy: Ray restores the run's callbacks
+    and stopper from the study's state, where the old tracker writes to where the study was
+    and reports its stop to nobody."""
     from ray import tune
 
+    tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
+                               resume_unfinished=True, resume_errored=False,
+                               restart_errored=False, storage_filesystem=fs)
+    local = getattr(tuner, "_local_tuner", None)  # None only through Ray Client (ray://)
+    if local is None:
+        raise SpecError("cluster.address", "a study cannot be resumed through Ray Client",
+                        experiment.cluster.address, fix="run `tunefleet resume` on the "
+                        "cluster (--address auto), or submit it as a job")
+    run_config = local.get_run_config()
+    run_config.callbacks = [tracker]
+    run_config.stop = tracker
+    run_config.failure_config = tune.FailureConfig(
+        max_failures=experiment.failure.max_retries, fail_fast=False)
+    return tuner
+
+
+def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[str]] = None, *,
+           data: Optional[RawData] = None, hypermodel: Any = None,
+           spec: Optional[Experiment] = None) -> StudyResult:
+    """Continue a study whose driver died or was stopped (Ray Tune's restore): finished trials
+    are kept, unfinished ones continue from their last checkpoint, and the searcher and
+    scheduler carry on from their saved state. ``location`` is the study's directory or URI
+    (``output.storage/<name>``); ``overrides`` may change ``cluster.*`` and ``failure.*`` only
+    (anything else is refused); ``spec``, the spec the caller meant to run, must match the
+    study's own; ``data``/``hypermodel`` as for :func:`run`, when the study was started with
+    Python objects rather than names."""
+    from ray import tune
+
+    from ..spec import apply_overrides
+
+    overrides = _resume_overrides(list(overrides or []))
     storage = study_storage(location)
     spec_text = storage.read_text("spec.yaml")
     ray_storage = storage.ray_storage()
@@ -252,25 +339,30 @@ def resume(location: Union[str, Path, StudyStorage], *, data: Optional[RawData] 
         raise SpecError(storage.location, "holds no study to resume (no spec.yaml or no Ray Tune "
                         "state)", fix="pass the directory or URI `tunefleet run` wrote: "
                         "output.storage/<name>, or start it again with `tunefleet run`")
-    spec = yaml.safe_load(spec_text)
+    stored = apply_overrides(yaml.safe_load(spec_text), overrides)
     # The study may have been moved (or copied from a cluster): it continues where it is.
-    output = spec.setdefault("output", {})
+    output = stored.setdefault("output", {})
     output.pop("dir", None)
     output["storage"] = storage.root
-    if spec.get("name") != storage.name:
-        raise SpecError(storage.location, f"its spec is named {spec.get('name')!r}, but Ray Tune "
-                        "keeps a study in a directory of the same name",
-                        fix=f"rename the directory back to {spec.get('name')!r}")
-    experiment = Experiment.from_dict(spec)
+    if stored.get("name") != storage.name:
+        raise SpecError(storage.location, f"its spec is named {stored.get('name')!r}, but Ray "
+                        "Tune keeps a study in a directory of the same name",
+                        fix=f"rename the directory back to {stored.get('name')!r}")
+    experiment = Experiment.from_dict(stored)
+    if spec is not None:
+        _same_study(experiment, spec)
     prepared = prepare(experiment, data, hypermodel)
     _quiet_ray_warnings()
     cluster = connect(experiment)
     try:
         check_fits(experiment, cluster)
         _check_storage(storage, cluster)
-        tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
-                                   resume_unfinished=True, resume_errored=False,
-                                   restart_errored=False, storage_filesystem=fs)
-        return _fit(tuner, experiment, storage, cluster, {"resumed": True})
+        if overrides:  # the study's record says what it continued with
+            storage.local_dir.mkdir(parents=True, exist_ok=True)
+            dump_yaml(experiment.to_dict(), storage.local_dir / "spec.yaml")
+            storage.upload("spec.yaml")
+        tracker = FailureTracker(storage, experiment.failure.max_consecutive)
+        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker)
+        return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker)
     finally:
         disconnect(cluster)

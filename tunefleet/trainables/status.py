@@ -1,11 +1,18 @@
-"""A trial's status from what it left behind: its error, and its last reported result."""
+"""A trial's status from what it left behind: its error, its last reported result, and what
+the study's driver recorded about stopping it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["trial_status", "error_summary", "STATUSES", "FINISHED_STATUSES", "STOP_REASONS",
-           "RAY_KEYS", "FAILED_REASONS"]
+__all__ = ["trial_status", "error_summary", "study_stop", "STATUSES", "FINISHED_STATUSES",
+           "STOP_REASONS", "RAY_KEYS", "FAILED_REASONS", "STUDY_STOPS_FILE"]
+
+# Written by the driver in the study's directory (tunefleet/study/failure_policy.py): the trials
+# the study itself stopped (failure.max_consecutive, Ctrl-C, the driver ending), with why.
+STUDY_STOPS_FILE = "stopped_by_study.json"
 
 # What the trainable reports as ``stop_reason`` when it ends a trial itself ("" otherwise).
 STOP_REASONS = ("completed", "early_stopping", "nan_loss", "out_of_memory", "timeout")
@@ -20,8 +27,10 @@ RAY_KEYS = frozenset({
     "time_since_restore", "iterations_since_restore", "stop_reason", "epoch_time_s", "config",
     "replicas", "global_batch_size", "gpu_ids", "active_hyperparameters", "node_id"})
 
-STATUSES = ("completed", "stopped_by_scheduler", "early_stopped", "failed", "errored")
-# Trials that trained to an end; "failed" (NaN loss) and "errored" (an exception) did not.
+STATUSES = ("completed", "stopped_by_scheduler", "early_stopped", "stopped_by_study", "failed",
+            "errored")
+# Trials that trained to an end; "failed" (NaN loss, memory, timeout), "errored" (an exception)
+# and "stopped_by_study" (the study ended before they did) did not.
 FINISHED_STATUSES = ("completed", "early_stopped", "stopped_by_scheduler")
 
 
@@ -34,24 +43,47 @@ def error_summary(text: str) -> str:
     return (host_oom or (lines[-1] if lines else "error"))[:500]
 
 
+def study_stop(trial_dir: Path) -> Optional[str]:
+    """Why the study stopped the trial in ``trial_dir`` (``STUDY_STOPS_FILE`` next to it), or
+    None if it did not."""
+    try:
+        stops = json.loads((Path(trial_dir).parent / STUDY_STOPS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stops, dict):
+        return None
+    reason = stops.get(Path(trial_dir).name.removeprefix("trial_"))
+    return str(reason) if reason else None
+
+
 def trial_status(error: Optional[str], last: dict[str, Any],
-                 failure: Optional[dict[str, Any]] = None) -> tuple[str, str]:
+                 failure: Optional[dict[str, Any]] = None,
+                 stopped_by_study: Optional[str] = None) -> tuple[str, str]:
     """(status, reason) from the trial's failure record (``failure.json``, or None), its error
-    text (or None) and its last result."""
+    text (or None), its last result, and why the study stopped it (:func:`study_stop`). What
+    the trial itself said it ended with comes first: only a trial that stopped without saying
+    why was stopped by the scheduler or, if the driver recorded it, by the study."""
     if failure:
         return "failed", str(failure.get("reason", failure.get("kind", "failed")))
     if error and any(marker in error for marker in _HOST_OOM):
         return "failed", f"killed for running out of host memory: {error}"
     if error:
         return "errored", error
-    completed, early, nan, _, _ = STOP_REASONS
+    completed, early, nan, oom, timeout = STOP_REASONS
     reason = last.get("stop_reason", "")
+    epoch = last.get("epoch")
     if reason == nan:
-        return "failed", f"loss became NaN at epoch {last.get('epoch')}"
+        return "failed", f"loss became NaN at epoch {epoch}"
+    if reason in (oom, timeout):  # its failure.json is missing, but the trial said so
+        what = "ran out of memory" if reason == oom else "timed out"
+        return "failed", f"{what} at epoch {epoch}"
     if reason == early:
-        return "early_stopped", f"no improvement, stopped at epoch {last.get('epoch')}"
+        return "early_stopped", f"no improvement, stopped at epoch {epoch}"
     if reason == completed:
         return "completed", ""
+    if stopped_by_study:
+        return "stopped_by_study", (f"{stopped_by_study}, at epoch {epoch}" if last
+                                    else f"{stopped_by_study}, before its first epoch")
     if not last:
         return "errored", "reported no result"
-    return "stopped_by_scheduler", f"stopped at epoch {last.get('epoch')}"
+    return "stopped_by_scheduler", f"stopped at epoch {epoch}"
