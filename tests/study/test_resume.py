@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,7 +87,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path):
     assert len(trials) == 4 and (trials["status"] == "completed").all(), trials
     for name, rows in before.items():  # finished before the kill: not run again
         assert len(_results(study / name)) == rows
-    for name, epoch in interrupted.items():
+    for name in interrupted:
         rows = _results(study / name)
         epochs = [r["epoch"] for r in rows]
         # Resumed from a checkpoint: epochs continue to 5 with none lost (some may repeat
@@ -94,3 +95,68 @@ def test_a_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path):
         assert epochs[-1] == 5 and set(range(1, 6)) <= set(epochs)
         assert any(r["iterations_since_restore"] < r["training_iteration"] for r in rows)
     assert json.loads((study / "summary.json").read_text())["cluster"]["resumed"] is True
+
+
+def _rows(study: Path, trial_id: str) -> list[dict]:
+    return _results(study / f"trial_{trial_id}")
+
+
+def _faults_study(tmp_path: Path, name: str, **faults) -> dict:
+    from tests.conftest import tiny_spec
+
+    # Default shuffle (on), two executions each, EarlyStopping that can end one of them.
+    return tiny_spec(tmp_path, name=name,
+                     model={"builder": "tests.trainables.fault_builders:fault_mlp",
+                            "params": {"forget_on": [32], "marker": str(tmp_path / "crashed"),
+                                       **faults}},
+                     search_space={"units": {"type": "grid", "values": [16, 24, 32]}},
+                     search={"algorithm": "grid", "seed": 5, "executions_per_trial": 2},
+                     train={"epochs": 4, "batch_size": 64, "learning_rate": 0.01,
+                            "early_stopping": {"monitor": "val_accuracy", "patience": 2}},
+                     output={"storage": str(tmp_path / "results"), "checkpoint_every": 3})
+
+
+def test_interrupted_trials_match_uninterrupted_ones(ray_local, tmp_path):
+    """The same grid twice: straight, then with units=16 and 32 killed once at the start of
+    epoch 3 (retried from their checkpoints) and units=24 out of memory at epoch 3."""
+    from tunefleet import run
+
+    straight = run(_faults_study(tmp_path / "a", "straight"))
+    faulty = run(_faults_study(tmp_path / "b", "faulty", crash_on=[16, 32], oom_on=[24]))
+    ids = {name: r.trials.set_index("config/units")["trial_id"] for name, r in
+           (("a", straight), ("b", faulty))}
+    a, b = straight.path, faulty.path
+
+    def measured(rows: list[dict]) -> dict[int, dict]:
+        keys = [k for k in rows[0] if k.startswith(("val_", "loss", "accuracy", "execution_"))]
+        return {r["epoch"]: {k: r[k] for k in keys} for r in rows if "loss" in r}
+
+    # Resumed with shuffling on: every epoch, every execution, exactly as the straight run.
+    resumed = _rows(b, ids["b"][16])
+    assert any(r["iterations_since_restore"] < r["training_iteration"] for r in resumed)
+    assert measured(resumed) == measured(_rows(a, ids["a"][16]))
+
+    # Out of memory at epoch 3: the trial failed, and its measured epochs 1-2 stay as they were.
+    trials = faulty.trials.set_index("config/units")
+    assert trials.loc[24, "status"] == "failed" and trials.loc[24, "epochs_trained"] == 2
+    kept = measured(_rows(a, ids["a"][24]))
+    assert measured(_rows(b, ids["b"][24])) == {e: kept[e] for e in (1, 2)}
+    assert trials.loc[24, "last_val_accuracy"] == kept[2]["val_accuracy"]
+    assert trials.loc[24, "best_val_accuracy"] == max(kept[e]["val_accuracy"] for e in (1, 2))
+
+    # What was trained: every execution's every epoch, the repeats after a retry included.
+    # units=32 is checkpointed at epoch 1 only (its model forgets after it): it repeats epoch 2.
+    for result, rows in ((straight, {u: _rows(a, ids["a"][u]) for u in (16, 24, 32)}),
+                         (faulty, {u: _rows(b, ids["b"][u]) for u in (16, 24, 32)})):
+        table = result.trials.set_index("config/units")
+        for units, trial_rows in rows.items():
+            assert isinstance(table.loc[units, "epochs_run"], (int, np.integer))
+            assert table.loc[units, "epochs_run"] == sum(r.get("executions_trained", 0)
+                                                         for r in trial_rows)
+        assert result.summary["epochs_total"] == int(table["epochs_run"].sum())
+    repeated = [r["epoch"] for r in _rows(b, ids["b"][32])]
+    assert repeated.count(2) == 2 and faulty.trials.set_index("config/units").loc[32, "epochs_run"] > (
+        straight.trials.set_index("config/units").loc[32, "epochs_run"])
+    # units=32 never improves after epoch 1: EarlyStopping (patience 2) ends both of its
+    # executions at epoch 3, so straight through they trained 3 epochs each.
+    assert straight.trials.set_index("config/units").loc[32, "epochs_run"] == 6

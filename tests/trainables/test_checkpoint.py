@@ -34,9 +34,9 @@ def test_round_trip_continues_training_identically(tmp_path):
     restored = _model(train, data.info)
     meta = load_state(tmp_path, restored)
     assert meta["epoch"] == 2
-    for a, b in zip(model.get_weights(), restored.get_weights()):
+    for a, b in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
+    for a, b in zip(model.optimizer.variables, restored.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     fresh = make_callbacks(train)
     restore_callbacks(fresh, meta["callbacks"])
@@ -45,5 +45,32 @@ def test_round_trip_continues_training_identically(tmp_path):
     # One more epoch from either gives the same weights: nothing was lost in the checkpoint.
     for m in (model, restored):
         m.fit(data.x_train, data.y_train, epochs=1, batch_size=32, verbose=0, shuffle=False)
-    for a, b in zip(model.get_weights(), restored.get_weights()):
+    for a, b in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_epoch_order_depends_on_the_execution_seed_and_epoch_only():
+    from tunefleet.trainables.executions import epoch_order
+
+    first = epoch_order(7, 3, 100)
+    assert np.array_equal(first, epoch_order(7, 3, 100))  # a resumed epoch 3 sees this order
+    assert sorted(first.tolist()) == list(range(100))
+    assert not np.array_equal(first, epoch_order(7, 0, 100))
+    assert not np.array_equal(first, epoch_order(8, 3, 100))
+
+
+def test_execution_state_travels_with_the_checkpoint(tmp_path):
+    from tunefleet.trainables.reporter import ExecutionState
+
+    data = load_dataset(DataSpec(dataset="breast_cancer")).training
+    train = TrainSpec(early_stopping={"patience": 1})
+    model = _model(train, data.info)
+    state = ExecutionState(2)
+    state.stopped[1], state.last[1] = True, {"loss": 0.25, "val_loss": 0.5}
+    save_state(tmp_path, model, 4, make_callbacks(train), extra={**state.saved(1), "best": 0.5})
+
+    restored = ExecutionState(2)
+    meta = load_state(tmp_path, _model(train, data.info))
+    restored.restore(1, meta)
+    assert restored.stopped == [False, True] and restored.last[1] == {"loss": 0.25, "val_loss": 0.5}
+    assert meta["best"] == 0.5 and isinstance(meta["epoch"], int)

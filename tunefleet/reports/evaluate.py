@@ -16,6 +16,7 @@ from ..trainables.checkpoint import execution_dir, load_state
 from ..trainables.compile import make_callbacks
 from ..trainables.executions import execution_seed
 from ..trainables.keras_trainable import build_trial_model, derive_seed, fit_arguments
+from .export import export_best_model
 from .load import StudyData
 
 __all__ = ["TestReport", "evaluate_best", "classification_metrics", "regression_metrics",
@@ -41,6 +42,11 @@ class TestReport:
     model_path: Optional[str] = None
     metrics_std: Optional[dict[str, float]] = None  # across executions, when there are several
     executions: Optional[list[dict[str, float]]] = None
+    model_usage: str = ""  # Markdown: how to predict with the exported model (raw rows)
+    # The epoch whose checkpoint was restored, and its validation metrics as the trial reported
+    # them (None when retrained): the model scored is the one the best epoch names.
+    epoch: Optional[int] = None
+    validation: Optional[dict[str, float]] = None
 
     def to_json(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -151,8 +157,10 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False,
             epochs = _retrain(exp, trial, int(best["best_epoch"] or trial.settings.epochs), hm)
             report.source = f"retrained on train+validation for {epochs} epochs (--retrain)"
         else:
-            load_state(execution_dir(Path(best["checkpoint"]), k, n), trial.model)
+            meta = load_state(execution_dir(Path(best["checkpoint"]), k, n), trial.model)
             report.source = f"checkpoint {Path(best['checkpoint']).relative_to(study.path)}"
+            report.epoch = int(meta["epoch"])
+            report.validation = _validation(study, report.trial_id, report.epoch)
         y_pred, scores = predict(trial.model, x_test, info.task)
         runs.append(_score(report, y_test, y_pred, scores, info))
         if first is None:
@@ -164,10 +172,21 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False,
         report.executions = runs
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "best_model.keras"
-    first.save(model_path)
+    report.model_usage = export_best_model(first, study.path / "data", model_path)
     report.model_path = str(model_path)
     report.to_json(out_dir / "test_metrics.json")
     return report
+
+
+def _validation(study: StudyData, trial_id: str, epoch: int) -> dict[str, float]:
+    """The validation metrics (and the objective) trial ``trial_id`` reported at ``epoch``."""
+    history = study.history
+    rows = history[(history["trial_id"] == trial_id) & (history["epoch"] == epoch)]
+    if rows.empty:
+        return {}
+    row = rows.iloc[-1]
+    names = [m for m in study.metrics if m.startswith("val_") or m == study.objective]
+    return {m: float(row[m]) for m in names if m in row and not np.isnan(float(row[m]))}
 
 
 def _retrain(exp: Any, trial: Any, epochs: int, hypermodel: Any) -> int:

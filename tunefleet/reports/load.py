@@ -16,8 +16,8 @@ from ..spec import TRIAL_SEED_KEY, Experiment, SpecError, load_yaml
 from ..spec.sections import metric_direction as _direction
 from ..search_spaces.hypermodel_space import read_space_kinds
 from ..trainables.executions import STD_PREFIX
-from ..trainables.keras_trainable import ACTIVE_KEY
-from ..trainables.status import RAY_KEYS, error_summary, trial_status
+from ..trainables.reporter import ACTIVE_KEY, FAILURE_ROW_REASONS, REPORTED_AT_KEY, TRAINED_KEY
+from ..trainables.status import RAY_KEYS, error_summary, study_stop, trial_status
 from ..storage import StudyStorage, is_uri, study_storage
 from ..trainables.watchdog import FAILURE_FILE, read_failure
 
@@ -26,8 +26,8 @@ RETRIES_FILE = "retries.json"
 
 __all__ = ["StudyData", "load_study", "fetch_study", "metric_direction", "BOOKKEEPING"]
 
-# Keys that are not training metrics (Ray's bookkeeping and the epoch counter).
-BOOKKEEPING = RAY_KEYS | {"epoch"}
+# Keys that are not training metrics (Ray's bookkeeping, the trial's own, the epoch counter).
+BOOKKEEPING = RAY_KEYS | {"epoch", TRAINED_KEY, REPORTED_AT_KEY}
 
 
 def metric_direction(name: str) -> str:
@@ -150,12 +150,13 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
         retries_path = trial_dir / RETRIES_FILE
         retries = len(json.loads(retries_path.read_text())) if retries_path.exists() else 0
         status, reason = trial_status(_error_text(trial_dir, retries), last,
-                                      read_failure(trial_dir / FAILURE_FILE))
+                                      read_failure(trial_dir / FAILURE_FILE), study_stop(trial_dir))
         row: dict[str, Any] = {"trial_id": trial_id}
         row.update({k: config.get(k) for k in searched})
         if ACTIVE_KEY in last:
             row[ACTIVE_KEY] = last[ACTIVE_KEY]
         row.update({"status": status, "reason": reason, "retries": retries, "epochs_trained": 0,
+                    "epochs_run": 0,
                     "time_s": float(last.get("time_total_s", 0.0)),
                     "cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu,
                     TRIAL_SEED_KEY: config.get(TRIAL_SEED_KEY)})
@@ -163,6 +164,14 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
 
     history = pd.DataFrame.from_records(records) if records else pd.DataFrame(
         columns=["trial_id", "epoch", "timestamp", "time_total_s"])
+    # A failure's row (out of memory, timeout) carries the last finished epoch's number but no
+    # measurement: it must not replace that epoch. The trial's status still reads it (``last``).
+    if "stop_reason" in history:
+        history = history[~history["stop_reason"].isin(FAILURE_ROW_REASONS)]
+    # Epochs actually trained, summed over every reported row before repeats are dropped: each
+    # row says how many executions trained it (studies from before that count one per row).
+    trained = (history[TRAINED_KEY].fillna(1) if TRAINED_KEY in history else
+               pd.Series(1.0, index=history.index)).groupby(history["trial_id"]).sum()
     # A retried trial repeats the epochs after its checkpoint: keep the latest of each.
     history = history.drop_duplicates(["trial_id", "epoch"], keep="last").sort_values(
         ["trial_id", "epoch"], kind="stable").reset_index(drop=True)
@@ -193,6 +202,7 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
     for row, trial_dir in rows_meta:
         trial_id = row["trial_id"]
         row["epochs_trained"] = int(epochs.get(trial_id, 0))
+        row["epochs_run"] = int(trained.get(trial_id, 0))
         row["checkpoint"] = _best_checkpoint(trial_dir, by_trial_rows[trial_id], objective, mode) if (
             trial_id in by_trial_rows) else None
         for key, series in aggregated.items():
@@ -205,7 +215,8 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
             row[f"std_{objective}"] = None if value is None or pd.isna(value) else float(value)
         table.append(row)
     # A study whose trials all failed before reporting still has every column a report reads.
-    columns = ["trial_id", *searched, "status", "reason", "retries", "epochs_trained", "time_s", "cpu", "gpu",
+    columns = ["trial_id", *searched, "status", "reason", "retries", "epochs_trained", "epochs_run",
+               "time_s", "cpu", "gpu",
                TRIAL_SEED_KEY, "checkpoint", f"best_{objective}", "best_epoch"]
     trials_df = pd.DataFrame(table).reindex(columns=list(dict.fromkeys(
         [*columns, *(table[0] if table else [])])))
@@ -213,8 +224,11 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
     if history.empty:
         history = pd.DataFrame(columns=["trial_id", "epoch", "elapsed_s", "time_total_s"])
     else:
-        start = (history["timestamp"] - history["time_total_s"]).min()
-        history["elapsed_s"] = history["timestamp"] - start
+        # The trial's float wall-clock time; Ray's whole-second timestamp for older studies.
+        when = (history[REPORTED_AT_KEY].fillna(history["timestamp"])
+                if REPORTED_AT_KEY in history else history["timestamp"]).astype(float)
+        start = (when - history["time_total_s"]).min()
+        history["elapsed_s"] = when - start
         keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics,
                 *(c for c in history.columns if "/" in c)]
         if "checkpoint_dir_name" in history:

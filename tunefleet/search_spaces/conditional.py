@@ -8,7 +8,8 @@ its ``log``/``reverse_log`` sampling and ``step``. A hyperparameter with conditi
 parents is nested under the deepest one; the other conditions mask it after sampling.
 
 Every configuration handed to Ray is flat (``{"num_layers": 2, "units_0": 64, ...}``) and holds
-only active hyperparameters, plus ``trial_seed`` for grid and random search.
+only active hyperparameters, plus ``trial_seed`` (sampled for grid and random search, derived
+from the trial's index for hyperopt).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..spec import TRIAL_SEED_KEY
 from .hypermodel_space import HypermodelSpace, Param, UnsupportedHypermodel
+from .seeds import indexed_seed
 
 __all__ = ["hyperopt_space", "flatten_choice", "make_conditional_searcher"]
 
@@ -132,6 +134,7 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
             super().__init__(metric=metric, mode=mode)
             self._inner = None
             self._sampler = None
+            self._index = 0  # hyperopt suggestions so far: each trial's seed derives from it
             if algorithm == "hyperopt":
                 from ray.tune.search.hyperopt import HyperOptSearch
 
@@ -151,7 +154,10 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
             config = self._inner.suggest(trial_id)
             if config is None or config == Searcher.FINISHED:
                 return config
-            return flatten_choice(space, config)
+            # TPE may suggest one configuration twice: the seed comes from the trial's index.
+            config = {**flatten_choice(space, config), TRIAL_SEED_KEY: indexed_seed(seed, self._index)}
+            self._index += 1
+            return config
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             if self._inner is not None:
@@ -165,7 +171,8 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
         def save(self, checkpoint_path: str) -> None:
             inner = self._inner.get_state() if self._inner is not None else None
             with open(checkpoint_path, "wb") as handle:
-                pickle.dump({"inner": inner, "sampler": self._sampler}, handle)
+                pickle.dump({"inner": inner, "sampler": self._sampler, "index": self._index},
+                            handle)
 
         def restore(self, checkpoint_path: str) -> None:
             with open(checkpoint_path, "rb") as handle:
@@ -173,5 +180,6 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
             if self._inner is not None and state["inner"] is not None:
                 self._inner.set_state(state["inner"])
             self._sampler = state["sampler"]
+            self._index = int(state.get("index", 0))
 
     return ConditionalSearcher()

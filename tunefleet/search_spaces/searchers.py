@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from ..spec import Experiment
 from .convert import grid_size
+from .seeds import seeded
 
 __all__ = ["SEARCHERS", "make_searcher", "total_trials"]
 
@@ -25,13 +26,15 @@ def _hyperopt(experiment: Experiment, max_concurrent: int) -> Any:
     from ray.tune.search import ConcurrencyLimiter
 
     search = experiment.search
-    searcher = HyperOptSearch(
+    searcher: Any = HyperOptSearch(
         metric=experiment.objective.metric, mode=experiment.objective.mode,
         n_initial_points=search.n_initial_points, random_state_seed=search.seed,
         gamma=search.gamma,
     )
     # TPE only learns from finished trials: suggest no more than can run at once.
-    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent) if max_concurrent else searcher
+    if max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return seeded(searcher, search.seed)  # grid and random sample trial_seed in the space
 
 
 SEARCHERS: dict[str, Callable[[Experiment, int], Any]] = {

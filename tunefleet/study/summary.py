@@ -83,7 +83,7 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
         "trials": {"total": len(trials), **counts},
         "best": best_block,
         "wall_time_s": round(wall_time_s, 3),
-        "epochs_total": int(trials["epochs_trained"].sum()),
+        "epochs_total": int(trials["epochs_run"].sum()),
         "resources_per_trial": {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
         "cluster": cluster,
         "stopped": stopped,  # why the study ended before every trial ran, if it did

@@ -70,7 +70,7 @@ def callback_states(callbacks: list[Any]) -> list[dict[str, Any]]:
 
 def restore_callbacks(callbacks: list[Any], states: list[dict[str, Any]]) -> None:
     """Put saved progress back into callbacks (call after their on_train_begin reset it)."""
-    for cb, state in zip(callbacks, states):
+    for cb, state in zip(callbacks, states, strict=False):
         for key, value in state.items():
             setattr(cb, key, value)
 

@@ -1,5 +1,5 @@
-"""Repeated executions of one configuration: their seeds, and the aggregate the searcher and
-scheduler see. Every execution's own values are reported too (``execution_K/metric``), with
+"""Repeated executions of one configuration: their seeds, each epoch's data order, and the
+aggregate the searcher and scheduler see. Every execution's own values are reported too (``execution_K/metric``), with
 the spread across them (``std/metric``), so nothing is thrown away."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..spec.sections import metric_direction
 
-__all__ = ["execution_seed", "aggregate_logs", "EXECUTION_PREFIX", "STD_PREFIX",
+__all__ = ["execution_seed", "epoch_order", "aggregate_logs", "EXECUTION_PREFIX", "STD_PREFIX",
            "AGGREGATES"]
 
 EXECUTION_PREFIX = "execution_"
@@ -25,6 +25,13 @@ def execution_seed(trial_seed: int, execution: int) -> int:
     if execution == 0:
         return int(trial_seed)
     return zlib.crc32(f"{trial_seed}:execution:{execution}".encode()) & 0x7FFFFFFF
+
+
+def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The order of the training rows in ``epoch`` (0-based) of the execution seeded ``seed``:
+    a function of those alone, so a trial resumed from a checkpoint at any epoch sees the same
+    order as one that ran straight through."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(size)
 
 
 def _worst(values: np.ndarray, direction: str) -> float:

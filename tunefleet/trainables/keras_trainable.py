@@ -13,38 +13,34 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import os
-import shutil
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..cluster.devices import assigned_gpus, configure_trial_devices, make_strategy
+from ..cluster.devices import configure_trial_devices, make_strategy
 from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from .builders import resolve_builder
-from .checkpoint import (callback_states, execution_dir, load_state, restore_callbacks,
-                         save_state)
+from .checkpoint import callback_states, execution_dir, load_state, restore_callbacks
 from .compile import compile_model, make_callbacks
-from .executions import aggregate_logs, execution_seed
+from .executions import epoch_order, execution_seed
+from .reporter import ACTIVE_KEY, ExecutionState, Reporter, report_failure
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
 from .watchdog import FailureRecord, Watchdog, is_out_of_memory
 
-__all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS"]
-
-ACTIVE_KEY = "active_hyperparameters"
+__all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS",
+           "ACTIVE_KEY"]
 
 
 def derive_seed(master: int, config: dict[str, Any]) -> int:
-    """A trial's seed from the master seed and its configuration (stable across runs).
-
-    Grid and random search sample ``trial_seed`` with the configuration and it is used as is;
-    HyperOpt's configurations are derived here.
+    """A trial's seed: the ``trial_seed`` every searcher puts into the configuration (sampled
+    from the master seed, or derived from it and the trial's index: see
+    search_spaces/seeds.py). A configuration without one (a study from an older version) derives
+    it from the master seed and the configuration.
     """
     if TRIAL_SEED_KEY in config:
         return int(config[TRIAL_SEED_KEY])
@@ -113,93 +109,6 @@ def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: A
     return args
 
 
-class _Reporter:
-    """Reports each epoch (the aggregate over executions) to Ray Tune, with a checkpoint."""
-
-    def __init__(self, experiment: Experiment, epochs: int, active: Optional[list[str]],
-                 watchdog: Optional[Watchdog] = None):
-        self.experiment, self.epochs, self.active = experiment, epochs, active
-        self.watchdog = watchdog
-        self.node_id = _node_id()  # a trial stays on its node until a retry moves it
-
-    def report(self, done: int, logs: list[dict[str, Any]], trials: list[TrialModel],
-               callbacks: list[list[Any]], all_stopped: bool, epoch_time: float) -> str:
-        """Report epoch ``done``; return the stop reason ("" to go on)."""
-        import keras
-        from ray import tune
-
-        exp = self.experiment
-        if self.watchdog is not None:
-            self.watchdog.epoch = done
-        plain = [{k: float(v) for k, v in entry.items() if k != "learning_rate"} for entry in logs]
-        metrics: dict[str, Any] = aggregate_logs(plain, exp.search.aggregate,
-                                                 exp.objective.metric, exp.objective.mode)
-        metrics["epoch"] = done
-        metrics["lr"] = float(keras.ops.convert_to_numpy(trials[0].model.optimizer.learning_rate))
-        metrics["epoch_time_s"] = epoch_time
-        if self.active is not None:
-            metrics[ACTIVE_KEY] = ",".join(self.active)
-        if trials[0].replicas > 1:
-            metrics["replicas"] = trials[0].replicas
-            metrics["global_batch_size"] = trials[0].settings.batch_size * trials[0].replicas
-        if exp.resources.gpu > 0:
-            metrics["gpu_ids"] = assigned_gpus()
-        metrics["node_id"] = self.node_id
-        reason = ""
-        if not math.isfinite(metrics.get("loss", 0.0)):
-            reason = STOP_REASONS[2]
-        elif all_stopped:  # EarlyStopping ended every execution
-            reason = STOP_REASONS[1]
-        elif done >= self.epochs:
-            reason = STOP_REASONS[0]
-        metrics["stop_reason"] = reason
-        if reason == STOP_REASONS[2] or (done % exp.output.checkpoint_every and not reason):
-            tune.report(metrics)
-            return reason
-        directory = Path(tempfile.mkdtemp(prefix="tunefleet-ckpt-"))
-        try:
-            n = len(trials)
-            for k, (trial, cbs) in enumerate(zip(trials, callbacks)):
-                target = execution_dir(directory, k, n)
-                target.mkdir(exist_ok=True)
-                save_state(target, trial.model, done, cbs)
-            if n > 1:
-                (directory / "meta.json").write_text(json.dumps({"epoch": done, "executions": n}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return reason
-
-
-def _node_id() -> str:
-    """The Ray node this trial runs on (where it lands, and where it moved after a retry)."""
-    import ray
-
-    try:
-        return ray.get_runtime_context().get_node_id()[:12]
-    except Exception:  # outside Ray (a driver-side check): no node
-        return ""
-
-
-def _report_callback(reporter: _Reporter, trial: TrialModel, stateful: list[Any]):
-    """One execution: report from inside ``fit`` at each epoch's end."""
-    import keras
-
-    class ReportToTune(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            # EarlyStopping runs before us and sets stop_training when it gives up.
-            reason = reporter.report(epoch + 1, [logs or {}], [trial], [stateful],
-                                     self.model.stop_training,
-                                     time.perf_counter() - self._started)
-            if reason:
-                self.model.stop_training = True
-
-    return ReportToTune()
-
-
 def _callback(**hooks: Callable[..., None]):
     import keras
 
@@ -222,7 +131,7 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     record = FailureRecord(experiment.storage, tune.get_context().get_trial_id())
     earlier = record.read()
     if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
-        _report_failure(experiment, earlier["kind"], earlier.get("epoch"))
+        report_failure(experiment, earlier["kind"], earlier.get("epoch"))
         return
     watchdog = Watchdog(experiment.train.trial_timeout_s, record).start()
     try:
@@ -234,18 +143,9 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         record.write("out_of_memory", f"ran out of memory: {type(exc).__name__}: {first}",
                      watchdog.epoch)
-        _report_failure(experiment, "out_of_memory", watchdog.epoch)
+        report_failure(experiment, "out_of_memory", watchdog.epoch)
     finally:
         watchdog.cancel()
-
-
-def _report_failure(experiment: Experiment, kind: str, epoch: Optional[int]) -> None:
-    """End a failed trial with a result the searcher and scheduler can read: the objective is
-    NaN (unknown), at the last epoch the trial finished."""
-    from ray import tune
-
-    tune.report({"epoch": int(epoch or 0), experiment.objective.metric: math.nan,
-                 "stop_reason": kind})
 
 
 def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
@@ -274,6 +174,8 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
     stateful = [make_callbacks(settings.train) for _ in trials]  # saved with each checkpoint
     states: list[Optional[list[dict]]] = [None] * n
 
+    state = ExecutionState(n)
+    best: Optional[float] = None
     start_epoch = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -281,14 +183,20 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
             for k, trial in enumerate(trials):
                 meta = load_state(execution_dir(Path(directory), k, n), trial.model)
                 states[k] = meta["callbacks"]
+                state.restore(k, meta)
                 start_epoch = int(meta["epoch"])
+                best = meta.get("best")
     # The scheduler ends every trial at its budget (max_t); training to it is completing.
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:
         return
-    reporter = _Reporter(experiment, epochs, trials[0].active, watchdog)
-    shared = dict(x=data.x_train, y=data.y_train, validation_data=(data.x_val, data.y_val),
-                  **fit_arguments(experiment, settings, hypermodel, trials[0].replicas))
+    reporter = Reporter(experiment, epochs, trials[0].active, watchdog, best)
+    # tunefleet shuffles (epoch_order), not Keras: each epoch's order is then a function of the
+    # execution's seed and the epoch, and a resumed trial trains exactly as an uninterrupted one.
+    shared = dict(validation_data=(data.x_val, data.y_val),
+                  **{**fit_arguments(experiment, settings, hypermodel, trials[0].replicas),
+                     "shuffle": False})
+    seeds = [execution_seed(trial_seed, k) for k in range(n)]
 
     def restore(k: int) -> list[Any]:
         saved = states[k]
@@ -297,25 +205,35 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
         # Set saved progress after Keras' on_train_begin has reset it.
         return [_callback(on_train_begin=lambda logs=None: restore_callbacks(stateful[k], saved))]
 
-    if n == 1:
-        trials[0].fit(epochs=epochs, initial_epoch=start_epoch, **shared,
-                      callbacks=[*stateful[0], *restore(0),
-                                 _report_callback(reporter, trials[0], stateful[0])])
-        return
-    stopped = [False] * n
-    last: list[dict[str, Any]] = [{} for _ in range(n)]
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
+        rates: list[float] = []
         for k, trial in enumerate(trials):
-            if stopped[k]:
+            if state.stopped[k]:
                 continue  # an execution EarlyStopping ended keeps its last values
             logs: dict[str, Any] = {}
-            capture = _callback(on_epoch_end=lambda e, l=None, out=logs: out.update(l or {}))
-            trial.fit(epochs=epoch + 1, initial_epoch=epoch, **shared,
+            # Last in the list: the rate the epoch trains with, after any schedule has set it
+            # (ReduceLROnPlateau changes it at an epoch's end, for the next epoch).
+            capture = _callback(
+                on_epoch_begin=lambda e, logs=None, model=trial.model, out=rates: out.append(
+                    _rate(model)),
+                on_epoch_end=lambda e, epoch_logs=None, out=logs: out.update(epoch_logs or {}))
+            x, y = data.x_train, data.y_train
+            if settings.train.shuffle:
+                order = epoch_order(seeds[k], epoch, len(y))
+                x, y = x[order], y[order]
+            trial.fit(x=x, y=y, epochs=epoch + 1, initial_epoch=epoch, **shared,
                       callbacks=[*stateful[k], *restore(k), capture])
             states[k] = callback_states(stateful[k])
-            last[k] = logs
-            stopped[k] = bool(trial.model.stop_training)
-        if reporter.report(epoch + 1, last, trials, stateful, all(stopped),
+            state.last[k] = logs
+            state.stopped[k] = bool(trial.model.stop_training)
+        lr = rates[0] if rates else _rate(trials[0].model)
+        if reporter.report(epoch + 1, state, trials, stateful, lr, len(rates),
                            time.perf_counter() - started):
             return
+
+
+def _rate(model: Any) -> float:
+    import keras
+
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
