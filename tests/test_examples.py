@@ -3,7 +3,6 @@ absent stops with the missing-data message."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest

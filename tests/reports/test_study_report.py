@@ -52,8 +52,8 @@ def test_tables_have_the_expected_rows_columns_and_statuses(study, report):
     assert errored["reason"].str.contains("deliberate failure").all()
     assert set(trials["status"]) - {"errored"} <= {"completed", "stopped_by_scheduler"}
     # The same statuses as the run's own summary: the report reads only the directory.
-    assert dict(zip(trials["trial_id"], trials["status"])) == dict(
-        zip(study.trials["trial_id"], study.trials["status"]))
+    assert dict(zip(trials["trial_id"], trials["status"], strict=True)) == dict(
+        zip(study.trials["trial_id"], study.trials["status"], strict=True))
     history = pd.read_csv(report.files["history"])
     assert len(history) == trials["epochs_trained"].sum()
     assert {"trial_id", "epoch", "elapsed_s", "val_accuracy", "val_loss", "loss"} <= set(history.columns)

@@ -218,28 +218,31 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
                    raw_test)
 
 
+def _pair(name: str, pair: Any,
+          row_shape: Optional[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """``pair`` as two arrays with as many rows, each row shaped ``row_shape`` (when given)."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise ValueError(f"{name} must be a pair (x, y), got {type(pair).__name__}")
+    a, b = np.asarray(pair[0]), np.asarray(pair[1])
+    if len(a) != len(b):
+        raise ValueError(f"{name}: x has {len(a)} rows but y has {len(b)}; they must match")
+    if row_shape is not None and a.shape[1:] != row_shape:
+        raise ValueError(f"{name}: x has shape {a.shape[1:]} per row, the training x has "
+                         f"{row_shape}")
+    return a, b
+
+
 def arrays_as_raw(x: Any, y: Any, validation_data: Optional[tuple] = None,
                   test_data: Optional[tuple] = None) -> RawData:
     """User arrays (NumPy or array-like) as :class:`RawData`; ``validation_data`` and
     ``test_data`` are optional ``(x, y)`` pairs, split from ``x, y`` when not given."""
-    pairs = {"x, y": (x, y), "validation_data": validation_data, "test_data": test_data}
-    arrays: dict[str, Optional[tuple[np.ndarray, np.ndarray]]] = {}
-    for name, pair in pairs.items():
-        if pair is None:
-            arrays[name] = None
-            continue
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"{name} must be a pair (x, y), got {type(pair).__name__}")
-        a, b = np.asarray(pair[0]), np.asarray(pair[1])
-        if len(a) != len(b):
-            raise ValueError(f"{name}: x has {len(a)} rows but y has {len(b)}; they must match")
-        if name != "x, y" and a.shape[1:] != np.asarray(x).shape[1:]:
-            raise ValueError(f"{name}: x has shape {a.shape[1:]} per row, the training x has "
-                             f"{np.asarray(x).shape[1:]}")
-        arrays[name] = (a, b)
-    (xs, ys), val, test = arrays["x, y"], arrays["validation_data"], arrays["test_data"]
-    return RawData(xs, ys, *(test or (None, None)), source="arrays",
-                   x_val=val[0] if val else None, y_val=val[1] if val else None)
+    xs, ys = _pair("x, y", (x, y), None)
+    val = None if validation_data is None else _pair("validation_data", validation_data,
+                                                     xs.shape[1:])
+    test = None if test_data is None else _pair("test_data", test_data, xs.shape[1:])
+    return RawData(xs, ys, x_test=test[0] if test else None, y_test=test[1] if test else None,
+                   source="arrays", x_val=val[0] if val else None,
+                   y_val=val[1] if val else None)
 
 
 def save_test_split(dataset: Dataset, directory: Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .preprocessing import Column, csv_columns, encode_frame
 
@@ -24,7 +25,8 @@ __all__ = ["RawData", "read_idx", "read_idx_dir", "read_npz", "read_csv", "find_
 # Debian's `dataset-*` packages install IDX files here.
 DEBIAN_DATASETS = Path("/usr/share/datasets")
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+                                     0x0D: ">f4", 0x0E: ">f8"}
 
 
 class DataNotFoundError(FileNotFoundError):

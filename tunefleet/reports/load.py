@@ -58,7 +58,7 @@ class StudyData:
 
     @property
     def mode(self) -> str:
-        return self.experiment.objective.mode
+        return self.experiment.objective.direction
 
     def best_trial(self) -> Optional[pd.Series]:
         """The row of the trial with the best objective at any epoch (None if none scored)."""
@@ -126,7 +126,7 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
     experiment = Experiment.from_dict(load_yaml(path / "spec.yaml"))
     summary_path = path / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    objective, mode = experiment.objective.metric, experiment.objective.mode
+    objective, mode = experiment.objective.metric, experiment.objective.direction
     scales = read_space_kinds(path)
     if scales is None:
         scales = {k: ("categorical" if e.type in ("choice", "grid") else

@@ -40,11 +40,15 @@ def hyperopt_space(space: HypermodelSpace) -> dict[str, Any]:
     """The nested HyperOpt space (see the module docstring)."""
     from hyperopt import hp
 
-    children: dict[str, list[Param]] = {}
-    roots = []
+    # Each parent's children, with the values of the parent under which each child exists.
+    children: dict[str, list[tuple[Param, tuple[Any, ...]]]] = {}
+    roots: list[Param] = []
     for p in space.params:
         primary = _primary(space, p)
-        (children.setdefault(primary[0], []) if primary else roots).append(p)
+        if primary is None:
+            roots.append(p)
+        else:
+            children.setdefault(primary[0], []).append((p, primary[1]))
 
     def expr(p: Param, prefix: str) -> Any:
         label = f"{prefix}{p.name}"
@@ -58,13 +62,13 @@ def hyperopt_space(space: HypermodelSpace) -> dict[str, Any]:
             branches = []
             for v in values:
                 branch = {_VALUE: v}
-                for kid in kids:
-                    if v in _primary(space, kid)[1]:
+                for kid, allowed in kids:
+                    if v in allowed:
                         branch[kid.name] = expr(kid, f"{label}={v}|")
                 branches.append(branch)
             return hp.choice(label, branches)
         if p.kind in ("choice", "boolean"):
-            return hp.choice(label, list(p.values))
+            return hp.choice(label, p.finite_values())
         if p.kind == "fixed":
             return p.hp.value
         return {_PROB: hp.uniform(label, 0.0, 1.0 - 1e-9)}
@@ -94,12 +98,6 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
 
 
-def _searcher_base():
-    from ray.tune.search import Searcher
-
-    return Searcher
-
-
 class _Sampler:
     """Grid or random configurations, in a fixed order for a fixed seed."""
 
@@ -125,7 +123,7 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
                               seed: int, repeats: int = 1, n_initial_points: int = 20,
                               gamma: float = 0.25) -> Any:
     """A Ray ``Searcher`` for ``space`` (``algorithm``: grid, random or hyperopt)."""
-    Searcher = _searcher_base()
+    from ray.tune.search import Searcher  # here, not at the top: importing Ray is slow
 
     class ConditionalSearcher(Searcher):
         """Flat, active-only configurations from a conditional space."""
@@ -149,8 +147,14 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
 
         def suggest(self, trial_id: str) -> Optional[dict]:
             if self._inner is None:
+                if self._sampler is None:
+                    raise RuntimeError(f"the {algorithm} searcher restored a state without its "
+                                       "sampler: the checkpoint is from another search algorithm")
                 config = self._sampler.next()
-                return Searcher.FINISHED if config is None else config
+                if config is None:
+                    # Ray's annotation omits the FINISHED string its own docstring allows.
+                    return Searcher.FINISHED  # type: ignore[return-value]
+                return config
             config = self._inner.suggest(trial_id)
             if config is None or config == Searcher.FINISHED:
                 return config

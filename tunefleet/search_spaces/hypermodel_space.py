@@ -70,6 +70,16 @@ class Param:
     def values(self) -> Optional[list[Any]]:
         return _discrete_values(self.hp)
 
+    def finite_values(self, needed_by: str = "this search") -> list[Any]:
+        """:attr:`values`, or UnsupportedHypermodel for a Float without ``step``."""
+        values = self.values
+        if values is None:
+            raise UnsupportedHypermodel(
+                f"{needed_by} needs a finite set of values, but Float '{self.name}' "
+                f"({self.hp.min_value}..{self.hp.max_value}) has no step; give it step=... or use "
+                "search.algorithm: random or hyperopt")
+        return values
+
     def describe(self) -> dict[str, Any]:
         config = {k: v for k, v in self.hp.get_config().items() if k not in ("name", "conditions")}
         return {"name": self.name, "type": self.kind, **config,
@@ -114,7 +124,8 @@ class HypermodelSpace:
             if not self.is_active(p, out):
                 continue
             if p.kind in ("choice", "boolean"):
-                out[p.name] = p.values[int(rng.integers(len(p.values)))]
+                values = p.finite_values()
+                out[p.name] = values[int(rng.integers(len(values)))]
             elif p.kind == "fixed":
                 out[p.name] = p.hp.value
             else:
@@ -123,12 +134,7 @@ class HypermodelSpace:
 
     def grid(self) -> Iterator[dict[str, Any]]:
         """Every configuration of active values (continuous Floats must have a ``step``)."""
-        for p in self.params:
-            if p.values is None:
-                raise UnsupportedHypermodel(
-                    f"grid search needs a finite set of values, but Float '{p.name}' "
-                    f"({p.hp.min_value}..{p.hp.max_value}) has no step; give it step=... or use "
-                    "search.algorithm: random or hyperopt")
+        domains = [p.finite_values("grid search") for p in self.params]
 
         def walk(index: int, chosen: dict[str, Any]) -> Iterator[dict[str, Any]]:
             if index == len(self.params):
@@ -138,7 +144,7 @@ class HypermodelSpace:
             if not self.is_active(p, chosen):
                 yield from walk(index + 1, chosen)
                 return
-            for value in p.values:
+            for value in domains[index]:
                 chosen[p.name] = value
                 yield from walk(index + 1, chosen)
                 del chosen[p.name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..spec import Experiment
+from ..spec.sections import HyperOptSearchSpec
 from .convert import grid_size
 from .seeds import seeded
 
@@ -26,6 +27,8 @@ def _hyperopt(experiment: Experiment, max_concurrent: int) -> Any:
     from ray.tune.search import ConcurrencyLimiter
 
     search = experiment.search
+    if not isinstance(search, HyperOptSearchSpec):  # SEARCHERS dispatches on the algorithm
+        raise TypeError(f"search algorithm {search.algorithm!r} reached the hyperopt builder")
     searcher: Any = HyperOptSearch(
         metric=experiment.objective.metric, mode=experiment.objective.mode,
         n_initial_points=search.n_initial_points, random_state_seed=search.seed,

@@ -289,6 +289,14 @@ class ObjectiveSpec(StrictModel):
                 f"got mode={mode!r}; use mode: {natural} (or leave mode out)")
         return mode or natural
 
+    @property
+    def direction(self) -> Literal["min", "max"]:
+        """``mode`` as validation resolved it (given, or inferred from the metric's name)."""
+        if self.mode is None:  # only a spec built without validation (model_construct)
+            raise ValueError(f"objective.mode is unset for metric {self.metric!r}; build the "
+                             "spec with validation (Experiment.from_dict or the constructor)")
+        return self.mode
+
 
 class ResourcesSpec(StrictModel):
     """Per-trial share of the cluster. ``reuse_processes``: ``auto`` keeps warm trial

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -19,6 +19,8 @@ class _Values(StrictModel):
     """A distribution over listed values, which must not be empty."""
 
     values: list[Any]
+    if TYPE_CHECKING:  # each subclass declares ``type`` as its Literal discriminator
+        type: str
 
     @model_validator(mode="after")
     def _non_empty(self):
@@ -48,6 +50,8 @@ class _Range(StrictModel):
     # Per kind: the condition on the bounds as shown to the user, and the hint that fixes it.
     _needs: ClassVar[str] = "low < high"
     _fix: ClassVar[str] = "swap or widen the bounds"
+    if TYPE_CHECKING:  # each subclass declares ``type`` as its Literal discriminator
+        type: str
 
     @model_validator(mode="after")
     def _bounds(self):

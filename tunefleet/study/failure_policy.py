@@ -37,17 +37,12 @@ def _error_line(trial: Any) -> str:
     return error_summary(text)[:300] if text else "error"
 
 
-def _tracker_base():
-    from ray.tune import Callback
-    from ray.tune.stopper import Stopper
-
-    return Callback, Stopper
-
-
 def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
     """A Ray Tune callback that is also the study's stopper (pass it as both); ``storage`` is
     the study's :class:`~tunefleet.storage.StudyStorage`."""
-    Callback, Stopper = _tracker_base()
+    # Imported here, not at the top: importing Ray is slow.
+    from ray.tune import Callback
+    from ray.tune.stopper import Stopper
 
     class _Tracker(Callback, Stopper):
         def __init__(self):

@@ -148,7 +148,7 @@ def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -
     search = experiment.search
     searcher = make_conditional_searcher(
         prepared.space, search.algorithm, metric=experiment.objective.metric,
-        mode=experiment.objective.mode, seed=search.seed, repeats=search.num_samples,
+        mode=experiment.objective.direction, seed=search.seed, repeats=search.num_samples,
         n_initial_points=getattr(search, "n_initial_points", 20),
         gamma=getattr(search, "gamma", 0.25))
     if experiment.scheduler.name == "hyperband" or not max_concurrent:

@@ -168,7 +168,7 @@ def resolve_builder(name: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
         raise ValueError(f"cannot import module '{module_name}' ({type(exc).__name__}: {exc}); "
-                         "check the name and that it is on PYTHONPATH") from None
+                         "check the name and that it is on PYTHONPATH") from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ValueError(f"module '{module_name}' has no function '{attr}'")

@@ -28,7 +28,8 @@ def save_state(directory: Path, model: Any, epoch: int, callbacks: list[Any],
     ``model.variables`` rather than the weights: it includes the random-seed state of dropout
     and other random layers, so a resumed trial continues exactly as an uninterrupted one.
     """
-    arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)}
+    # Any: the keys (w0, o0, ...) never collide with np.savez's own allow_pickle argument.
+    arrays: dict[str, Any] = {f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)}
     optimizer = model.optimizer
     if optimizer is not None and optimizer.built:
         arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..spec.sections import TrainSpec
+from ..spec.sections import LRScheduleSpec, TrainSpec
 from .settings import default_metrics
 
 __all__ = ["make_optimizer", "make_loss", "make_metrics", "make_callbacks", "compile_model"]
@@ -56,8 +56,7 @@ def compile_model(model: Any, train: TrainSpec, task: str) -> None:
                   steps_per_execution=int(train.steps_per_execution))
 
 
-def _schedule(train: TrainSpec):
-    spec = train.lr_schedule
+def _schedule(train: TrainSpec, spec: LRScheduleSpec):
     base = float(train.learning_rate)
     epochs = int(train.epochs)
 
@@ -87,5 +86,6 @@ def make_callbacks(train: TrainSpec) -> list[Any]:
             monitor=rl.monitor, factor=rl.factor, patience=rl.patience, min_lr=rl.min_lr,
             mode=rl.mode))
     if train.lr_schedule is not None:
-        callbacks.append(keras.callbacks.LearningRateScheduler(_schedule(train)))
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            _schedule(train, train.lr_schedule)))
     return callbacks

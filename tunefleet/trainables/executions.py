@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def aggregate_logs(logs: list[dict[str, float]], how: str, objective: str,
         elif how == "median":
             value = float(np.median(values))
         else:
-            direction: Optional[str] = objective_mode if name == objective else (
+            direction = objective_mode if name == objective else (
                 metric_direction(name) or "max")
             value = _worst(values, direction)
         out[name] = value

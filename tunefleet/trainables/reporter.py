@@ -81,7 +81,7 @@ class Reporter:
             self.watchdog.epoch = done
         metrics: dict[str, Any] = aggregate_logs([_plain_logs(e) for e in state.last],
                                                  exp.search.aggregate, exp.objective.metric,
-                                                 str(exp.objective.mode))
+                                                 exp.objective.direction)
         metrics.update({"epoch": done, "lr": float(lr), "epoch_time_s": epoch_time,
                         TRAINED_KEY: int(trained), REPORTED_AT_KEY: time.time()})
         if self.active is not None:
