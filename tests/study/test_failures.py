@@ -134,3 +134,11 @@ def test_the_trials_a_tripped_policy_ends_are_stopped_by_study_not_by_the_schedu
     assert rows.loc[1, "epochs_trained"] < 3
     counts = result.summary["trials"]
     assert counts["stopped_by_study"] == 1 and isinstance(counts["stopped_by_study"], int)
+
+    # Resumed, it stays stopped (Ray ended its trials and searcher) and still says why.
+    from tunefleet import resume
+
+    again = resume(result.path)
+    assert "stopped after 1 consecutive failed trials" in again.summary["stopped"]
+    assert "before it was resumed" in again.summary["stopped"]
+    assert again.trials.set_index("config/units").loc[9, "status"] == "stopped_by_study"

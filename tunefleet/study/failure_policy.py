@@ -37,6 +37,33 @@ def _error_line(trial: Any) -> str:
     return error_summary(text)[:300] if text else "error"
 
 
+# The driver's per-trial result logs, which Ray copies back from the study's storage when a
+# trial restarts from a checkpoint (a retry, a HyperBand pause).
+_RESULT_LOGS = ("result.json", "progress.csv")
+
+
+def _upload_results(trial: Any) -> None:
+    """Bring the study's copy of a restarting trial's result logs up to date from the driver's.
+
+    When a trial restarts from a checkpoint, Ray's loggers replace the driver's logs with the
+    copy in the study's storage, which Ray syncs only every few checkpoints or seconds: the
+    epochs measured since then would be erased. This callback runs before Ray's loggers (user
+    callbacks come first), so the copy they restore is the whole log."""
+    if not getattr(trial, "checkpoint", None):
+        return  # Ray restores nothing for a trial that starts from scratch
+    import pyarrow.fs as pafs
+
+    storage = trial.storage
+    for name in _RESULT_LOGS:
+        local = Path(trial.local_path, name)
+        remote = Path(storage.trial_fs_path, name).as_posix()
+        if not local.is_file() or (isinstance(storage.storage_filesystem, pafs.LocalFileSystem)
+                                   and Path(remote).resolve() == local.resolve()):
+            continue
+        pafs.copy_files(local.as_posix(), remote, source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=storage.storage_filesystem)
+
+
 def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
     """A Ray Tune callback that is also the study's stopper (pass it as both); ``storage`` is
     the study's :class:`~tunefleet.storage.StudyStorage`."""
@@ -89,6 +116,7 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
         def on_trial_start(self, iteration, trials, trial, **info):
             if self.stops.pop(trial.trial_id, None) is not None:  # resumed: it runs again
                 self.storage.write_text(STUDY_STOPS_FILE, json.dumps(self.stops, indent=1))
+            _upload_results(trial)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             relative = f"trial_{trial.trial_id}/{RETRIES_FILE}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from ..schedulers import make_scheduler
 from ..search_spaces import make_searcher, to_ray_space, total_trials
 from ..search_spaces.conditional import make_conditional_searcher
 from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
-from .failure_policy import FailureTracker
+from .failure_policy import INTERRUPTED, FailureTracker
 from ..spec import Experiment, SpecError, dump_yaml
 from ..storage import StudyStorage, study_storage
 from .summary import StudyResult, summarize
@@ -203,9 +204,10 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
 
 
 def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any,
-         extra: dict[str, Any], tracker: Any) -> StudyResult:
+         extra: dict[str, Any], tracker: Any, earlier: Optional[str] = None) -> StudyResult:
     """Run the tuner, then summarise the study from what it wrote (reports/load.py's reading).
-    Ray ends the run on a first Ctrl-C itself and returns; a second one raises here."""
+    Ray ends the run on a first Ctrl-C itself and returns; a second one raises here.
+    ``earlier``: why the failure policy stopped the study before it was resumed."""
     started = time.perf_counter()
     try:
         tuner.fit()
@@ -217,6 +219,9 @@ def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any
     stopped = tracker.stopped
     if tracker.interrupted:
         stopped += f"; continue it with `tunefleet resume {storage.location}`"
+    elif stopped is None and earlier:
+        note = " (before it was resumed; the trials it stopped are not run again: start a new study to run them)"
+        stopped = earlier if earlier.endswith(note) else earlier + note
     return summarize(experiment, wall, {**info, **extra}, stopped=stopped, storage=storage)
 
 
@@ -262,19 +267,26 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         disconnect(cluster)
 
 
-# What a resumed study may change: where it runs and its failure policy. The rest is in the
-# state Ray restores (trials' configurations and resources, searcher, scheduler).
-RESUMABLE = ("cluster.", "failure.")
+# What a resumed study may change: where it runs and when its failure policy stops it. The
+# rest is in the state Ray restores (trials' configurations, resources and retry budgets,
+# searcher, scheduler).
+RESUMABLE = ("cluster.", "failure.max_consecutive")
 
 
 def _resume_overrides(overrides: list[str]) -> list[str]:
     for item in overrides:
         key = item.partition("=")[0].strip()
+        if key == "failure.max_retries":
+            raise SpecError(f"--set {key}", "cannot change when a study resumes: Ray keeps "
+                            "each trial's retry budget with the trial, so the trials it "
+                            "restores would keep the old one", item, fix="resume without it, "
+                            "or start a new study with `tunefleet run --overwrite` or another "
+                            "name")
         if not key.startswith(RESUMABLE):
             raise SpecError(f"--set {key}", "cannot change when a study resumes: its trials, "
                             "searcher and scheduler continue with the spec it started with",
-                            item, fix="resume without it (resume accepts cluster.* and "
-                            "failure.*, and --address), or start a new study with `tunefleet "
+                            item, fix="resume without it (resume accepts cluster.*, "
+                            "failure.max_consecutive and --address), or start a new study with `tunefleet "
                             "run --overwrite` or another name")
     return overrides
 
@@ -290,6 +302,15 @@ def _same_study(stored: Experiment, given: Experiment) -> None:
                         "with its own", fix="resume with the spec it started with (or "
                         "`tunefleet resume DIR`), or start a new study with --overwrite or "
                         "another name")
+
+
+def _section_changes(stored: Experiment, given: Experiment) -> list[str]:
+    """The ``cluster``/``failure`` values in which ``given`` (the SPEC of `run --resume`)
+    differs from the study's own, as overrides: applied if a resume may change them, refused
+    otherwise, never ignored."""
+    a, b = stored.to_dict(), given.to_dict()
+    return [f"{section}.{key}={json.dumps(value)}" for section in ("cluster", "failure")
+            for key, value in b[section].items() if a[section].get(key) != value]
 
 
 def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
@@ -351,6 +372,14 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
     experiment = Experiment.from_dict(stored)
     if spec is not None:
         _same_study(experiment, spec)
+        changes = _resume_overrides(_section_changes(experiment, spec))
+        if changes:
+            overrides = [*overrides, *changes]
+            experiment = Experiment.from_dict(apply_overrides(stored, changes))
+    # A study the failure policy stopped stays stopped: Ray ended its trials and its searcher.
+    earlier = json.loads(storage.read_text("summary.json") or "{}").get("stopped")
+    if earlier and earlier.startswith(INTERRUPTED):
+        earlier = None
     prepared = prepare(experiment, data, hypermodel)
     _quiet_ray_warnings()
     cluster = connect(experiment)
@@ -363,6 +392,6 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
             storage.upload("spec.yaml")
         tracker = FailureTracker(storage, experiment.failure.max_consecutive)
         tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker)
-        return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker)
+        return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier)
     finally:
         disconnect(cluster)
