@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +98,75 @@ def test_report_of_a_study_whose_trials_all_failed_before_reporting(tmp_path):
     assert list(report.study.trials["status"]) == ["errored"] * 3
     assert report.test is None and "no trial reported" in report.test_note
     assert (report.out_dir / "report.html").exists()
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write_rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_report_and_comparison_count_the_epochs_actually_trained(tmp_path):
+    """Two executions per trial and one trial retried from epoch 2: report.md, the comparison's
+    epochs column and its anytime axis count every epoch each execution trained, like
+    summary.json's epochs_total; an older study (no per-row count) counts one per row."""
+    twice = write_synthetic_study(tmp_path, trials=8, epochs=6, seed=2, name="twice", executions=2,
+                                  cut_fraction=0.0)
+    retried = sorted(twice.glob("trial_*/result.json"))[0]
+    rows = _rows(retried)
+    _write_rows(retried, rows + [dict(r) for r in rows[2:]])  # epochs 3..6 trained again
+    older = write_synthetic_study(tmp_path, trials=5, epochs=4, seed=3, name="older", cut_fraction=0.0)
+    for results in older.glob("trial_*/result.json"):
+        _write_rows(results, [{k: v for k, v in r.items() if k != "executions_trained"}
+                              for r in _rows(results)])
+    expected = {"twice": 2 * (8 * 6 + 4), "older": 5 * 4}
+    reached = {"twice": 8 * 6, "older": 5 * 4}  # the last epoch reached, summed
+
+    for name, path in (("twice", twice), ("older", older)):
+        study = load_study(path)
+        assert int(study.trials["epochs_trained"].sum()) == reached[name]
+        assert study.epochs_run == expected[name] and isinstance(study.epochs_run, int)
+        # The history keeps one row per epoch, each carrying the work of that epoch's repeats.
+        assert len(study.history) == reached[name]
+        assert int(study.history["epochs_run"].sum()) == expected[name]
+        report = build_study_report(path, evaluate=False)
+        text = (report.out_dir / "report.md").read_text()
+        assert f"; {expected[name]} epochs trained." in text
+
+    comparison = build_comparison_report([twice, older], tmp_path / "cmp")
+    table = comparison.table.set_index("study")
+    for name in ("twice", "older"):
+        assert table.loc[name, "epochs"] == expected[name]
+        assert isinstance(table.loc[name, "epochs"], (int, np.integer))
+        assert table.loc[name, "epochs to target"] <= expected[name]
+    runs = {run.label: run for members in comparison.groups.values() for run in members}
+    assert {k: int(r.epochs[-1]) for k, r in runs.items()} == expected
+    assert "| twice " in (tmp_path / "cmp" / "report.md").read_text()
+
+
+def test_a_nan_loss_epoch_is_never_the_best(tmp_path):
+    """A trial whose loss went NaN at epoch 4 with the best-looking objective: the row stays in
+    the history, but the best epoch is the best checkpointed one before it."""
+    path = write_synthetic_study(tmp_path, trials=2, epochs=3, seed=1, cut_fraction=0.0)
+    trial_dir = sorted(path.glob("trial_*"))[0]
+    rows = _rows(trial_dir / "result.json")
+    for i, row in enumerate(rows):
+        row["checkpoint_dir_name"] = f"checkpoint_{i:06d}"
+        (trial_dir / row["checkpoint_dir_name"]).mkdir()
+    best_before = max(rows, key=lambda r: r["val_accuracy"])
+    nan_row = {**rows[-1], "epoch": 4, "training_iteration": 4, "loss": math.nan,
+               "val_accuracy": 0.999, "stop_reason": "nan_loss", "checkpoint_dir_name": None}
+    _write_rows(trial_dir / "result.json", rows + [nan_row])
+
+    study = load_study(path)
+    trial = study.trials.set_index("trial_id").loc[trial_dir.name.removeprefix("trial_")]
+    assert trial["status"] == "failed" and trial["epochs_trained"] == 4
+    assert trial["best_epoch"] == best_before["epoch"]
+    assert isinstance(trial["best_epoch"], (int, np.integer))
+    assert trial["best_val_accuracy"] == best_before["val_accuracy"]
+    assert trial["checkpoint"] == str(trial_dir / best_before["checkpoint_dir_name"])
+    assert trial["last_val_accuracy"] == 0.999  # still in the history
+    kept = study.history[study.history["trial_id"] == trial.name]
+    assert kept["epoch"].tolist() == [1, 2, 3, 4]

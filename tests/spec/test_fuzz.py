@@ -24,7 +24,8 @@ EXAMPLES = {p.stem: load_yaml(p) for p in sorted((Path(__file__).parents[2] / "e
 PREVIEWABLE = ["digits_grid", "tabular_binary"]
 # A field path first: ``train.epochs: ...``, ``search_space.lr: ...``, ``objective.mode: ...``.
 FIELD_FIRST = re.compile(r"^[^\s:][^\n]*?: ")
-# Cases run by each test, reported by test_cases_ran.
+# Cases run by each fuzz test: each test counts and checks its own, whatever runs before or
+# after it; the module prints them all at its end (seen with -s).
 RAN: dict[str, int] = {}
 FUZZ = settings(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -150,6 +151,23 @@ def _check_refusal(err: SpecError) -> None:
     assert text and (err.field or FIELD_FIRST.match(text)), text
 
 
+def _run_cases(name: str, cases: Any, *args: Any, least: int) -> None:
+    """Run hypothesis' cases of ``cases`` (whose body counts itself in ``RAN[name]``) and check
+    that at least ``least`` of them reached the body: a strategy that rejects or overruns its
+    draws would otherwise pass having tested nothing."""
+    RAN[name] = 0
+    cases(*args)
+    assert RAN[name] >= least, f"{name}: only {RAN[name]} fuzz cases ran (expected {least}+)"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_cases_ran():
+    yield
+    if RAN:  # "previewed" counts the preview_mutated cases that reached a plan
+        total = sum(n for name, n in RAN.items() if name != "previewed")
+        print(f"\nfuzz cases run: {RAN} (total {total})")
+
+
 def _load(data: Any) -> Experiment | None:
     try:
         exp = Experiment.from_dict(data)
@@ -166,24 +184,32 @@ def _load(data: Any) -> Experiment | None:
 
 @settings(FUZZ, max_examples=250)
 @given(spec=mutated_examples())
-def test_mutated_examples_load_or_name_the_field(spec):
-    RAN["mutated"] = RAN.get("mutated", 0) + 1
+def _mutated_cases(spec):
+    RAN["mutated"] += 1
     _load(spec)
+
+
+def test_mutated_examples_load_or_name_the_field():
+    _run_cases("mutated", _mutated_cases, least=200)
 
 
 @settings(FUZZ, max_examples=60)
 @given(spec=st.one_of(garbage, st.dictionaries(st.sampled_from(
     ["name", "data", "model", "train", "search_space", "search", "scheduler", "objective", "resources",
      "cluster", "output", "failure"]), garbage, max_size=6)))
-def test_garbage_loads_or_names_the_field(spec):
-    RAN["garbage"] = RAN.get("garbage", 0) + 1
+def _garbage_cases(spec):
+    RAN["garbage"] += 1
     _load(spec)
+
+
+def test_garbage_loads_or_names_the_field():
+    _run_cases("garbage", _garbage_cases, least=50)
 
 
 @settings(FUZZ, max_examples=100)
 @given(spec=mutated_examples(actions=("garbage", "extreme", "delete", "add")), sets=overrides)
-def test_yaml_with_overrides_loads_or_names_the_field(tmp_path_factory, spec, sets):
-    RAN["yaml"] = RAN.get("yaml", 0) + 1
+def _yaml_cases(tmp_path_factory, spec, sets):
+    RAN["yaml"] += 1
     path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
     dump_yaml(spec, path)
     try:
@@ -194,15 +220,23 @@ def test_yaml_with_overrides_loads_or_names_the_field(tmp_path_factory, spec, se
     assert isinstance(exp, Experiment)
 
 
+def test_yaml_with_overrides_loads_or_names_the_field(tmp_path_factory):
+    _run_cases("yaml", _yaml_cases, tmp_path_factory, least=80)
+
+
 @settings(FUZZ, max_examples=150)
 @given(spec=valid_specs())
-def test_valid_specs_load_and_round_trip(tmp_path_factory, spec):
-    RAN["valid"] = RAN.get("valid", 0) + 1
+def _valid_cases(tmp_path_factory, spec):
+    RAN["valid"] += 1
     exp = _load(spec)
     assert exp is not None
     path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
     dump_yaml(exp.to_dict(), path)
     assert Experiment.from_yaml(path) == exp
+
+
+def test_valid_specs_load_and_round_trip(tmp_path_factory):
+    _run_cases("valid", _valid_cases, tmp_path_factory, least=120)
 
 
 @pytest.fixture(scope="module")
@@ -214,20 +248,23 @@ def collect_plan():
 
 @settings(FUZZ, max_examples=4)
 @given(spec=valid_specs())
-def test_valid_specs_preview(collect_plan, spec):
-    RAN["preview_valid"] = RAN.get("preview_valid", 0) + 1
+def _preview_valid_cases(collect_plan, spec):
+    RAN["preview_valid"] += 1
     plan = collect_plan(Experiment.from_dict(spec))
     assert isinstance(plan.trials, int) and plan.trials >= 1
     assert plan.objective.endswith(("(min)", "(max)"))
+
+
+def test_valid_specs_preview(collect_plan):
+    _run_cases("preview_valid", _preview_valid_cases, collect_plan, least=4)
 
 
 @settings(FUZZ, max_examples=20)
 @given(spec=mutated_examples(tuple(PREVIEWABLE), sections=(
     "train", "search", "scheduler", "objective", "resources", "cluster", "failure"), most=1,
     actions=("extreme", "delete", "garbage")))
-def test_mutated_examples_preview_or_name_the_field(collect_plan, spec):
-    """Mutations that leave data and model alone (a model of 10**30 units would be built)."""
-    RAN["preview_mutated"] = RAN.get("preview_mutated", 0) + 1
+def _preview_mutated_cases(collect_plan, spec):
+    RAN["preview_mutated"] += 1
     exp = _load(spec)
     if exp is None:
         return
@@ -236,14 +273,16 @@ def test_mutated_examples_preview_or_name_the_field(collect_plan, spec):
     except SpecError as err:
         _check_refusal(err)
         return
-    RAN["previewed"] = RAN.get("previewed", 0) + 1
+    RAN["previewed"] += 1
     assert isinstance(plan.trials, int)
 
 
-def test_cases_ran():
-    """Runs last in this module: every fuzz test above ran its cases (printed with -s)."""
-    print(f"\nfuzz cases run: {RAN} (total {sum(RAN.values())})")
-    assert RAN and all(n > 0 for n in RAN.values())
+def test_mutated_examples_preview_or_name_the_field(collect_plan):
+    """Mutations that leave data and model alone (a model of 10**30 units would be built);
+    some of them must get as far as a plan."""
+    RAN["previewed"] = 0
+    _run_cases("preview_mutated", _preview_mutated_cases, collect_plan, least=15)
+    assert RAN["previewed"] > 0
 
 
 @pytest.mark.parametrize("data,field", [

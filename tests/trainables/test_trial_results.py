@@ -4,6 +4,8 @@ evaluated, the learning rate is the one each epoch trained with, and times are n
 from __future__ import annotations
 
 import json
+import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from tests.conftest import tiny_spec
 from tunefleet import run
 from tunefleet.reports.evaluate import evaluate_best
 from tunefleet.reports.load import load_study
+from tunefleet.spec import Experiment
+from tunefleet.trainables.reporter import ExecutionState, Reporter
 
 pytestmark = pytest.mark.slow
 BUILDER = "tests.trainables.fault_builders:fault_mlp"
@@ -68,3 +72,59 @@ def test_elapsed_times_are_not_whole_seconds(forgetful):
     steps = np.diff(history["elapsed_s"].to_numpy(float))
     measured = np.diff(history["time_total_s"].to_numpy(float))
     assert np.abs(steps - measured).max() < 0.25, (steps, measured)
+
+
+def nan_at_epoch_2(info, units: int = 16):
+    """small_mlp whose epoch 2 logs a NaN loss with a perfect val_accuracy (set by a callback
+    that runs before tunefleet's): the best-looking epoch is one whose weights are lost. A
+    builder for the trial processes, imported by name."""
+    import keras
+
+    from tests.builders import small_mlp
+
+    class Poison(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1 and logs is not None:
+                logs.update(loss=float("nan"), val_accuracy=1.0)
+
+    model = small_mlp(info, units=units)
+    fit = model.fit
+
+    def fit_poisoned_first(*args, callbacks=None, **kwargs):
+        return fit(*args, callbacks=[Poison(), *(callbacks or [])], **kwargs)
+
+    model.fit = fit_poisoned_first
+    return model
+
+
+def test_a_nan_loss_epoch_is_not_the_best_and_the_best_is_the_model_evaluated(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, name="nan_best",
+                     model={"builder": "tests.trainables.test_trial_results:nan_at_epoch_2"},
+                     search_space={"units": {"type": "choice", "values": [16]}},
+                     search={"algorithm": "random", "num_samples": 1, "seed": 4},
+                     train={"epochs": 3, "batch_size": 64})
+    result = run(spec)
+    study = load_study(result.path)
+    rows = study.history.sort_values("epoch")
+    assert rows["epoch"].tolist() == [1, 2]  # the NaN epoch stays in the history
+    assert rows["val_accuracy"].iloc[1] == 1.0 and math.isnan(rows["loss"].iloc[1])
+    assert study.trials.loc[0, "status"] == "failed"
+    best = result.summary["best"]
+    assert best["epoch"] == 1 and best["metrics"]["val_accuracy"] < 1.0
+    assert best["checkpoint"] and best["checkpoint"].endswith(rows["checkpoint_dir_name"].iloc[0])
+    report = evaluate_best(study, tmp_path / "report")
+    saved = json.loads((tmp_path / "report" / "test_metrics.json").read_text())
+    assert saved["epoch"] == report.epoch == best["epoch"]
+    assert saved["validation"]["val_accuracy"] == best["metrics"]["val_accuracy"]
+
+
+@pytest.mark.filterwarnings("ignore:`report` is meant to only be called")
+def test_the_reporter_never_counts_a_nan_loss_epoch_as_an_improvement(tmp_path):
+    """Outside a Ray session ``tune.report`` does nothing: the reporter's own decision is tested."""
+    reporter = Reporter(Experiment.from_dict(tiny_spec(tmp_path)), epochs=3, active=None, best=0.5)
+    state = ExecutionState(1)
+    state.last[0] = {"loss": math.nan, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.99}
+    reason = reporter.report(2, state, [SimpleNamespace(replicas=1)], [[]], lr=0.01, trained=1,
+                             epoch_time=0.1)
+    assert reason == "nan_loss"
+    assert reporter.best == 0.5 and isinstance(reporter.best, float)

@@ -83,7 +83,7 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
             f"best {objective}": run.best[-1] if len(run.best) else None,
             f"test {test_key or 'metric'}": test_value,
             "wall time (s)": study.summary.get("wall_time_s", float(run.elapsed_s.max()) if len(run.elapsed_s) else None),
-            "epochs": int(study.trials["epochs_trained"].sum()),
+            "epochs": study.epochs_run,  # trained: executions and repeated epochs counted
             "time to target (s)": seconds, "epochs to target": epochs,
             "most important": _most_important(study),
         })

@@ -86,6 +86,8 @@ def collect_anytime(study: StudyData, label: Optional[str] = None) -> Anytime:
     values = h[study.objective].astype(float).to_numpy() if study.objective in h else np.array([])
     return Anytime(label or study.experiment.name, study.objective, study.mode,
                    h["elapsed_s"].to_numpy(),
+                   # Epochs trained so far: executions and repeats after a retry counted.
+                   np.cumsum(h["epochs_run"].to_numpy(int)) if "epochs_run" in h else
                    np.arange(1, len(h) + 1), best_so_far(values, study.mode))
 
 

@@ -17,7 +17,7 @@ from ..spec.sections import metric_direction as _direction
 from ..search_spaces.hypermodel_space import read_space_kinds
 from ..trainables.executions import STD_PREFIX
 from ..trainables.reporter import ACTIVE_KEY, FAILURE_ROW_REASONS, REPORTED_AT_KEY, TRAINED_KEY
-from ..trainables.status import RAY_KEYS, error_summary, study_stop, trial_status
+from ..trainables.status import RAY_KEYS, STOP_REASONS, error_summary, study_stop, trial_status
 from ..storage import StudyStorage, is_uri, study_storage
 from ..trainables.watchdog import FAILURE_FILE, read_failure
 
@@ -27,7 +27,9 @@ RETRIES_FILE = "retries.json"
 __all__ = ["StudyData", "load_study", "fetch_study", "metric_direction", "BOOKKEEPING"]
 
 # Keys that are not training metrics (Ray's bookkeeping, the trial's own, the epoch counter).
-BOOKKEEPING = RAY_KEYS | {"epoch", TRAINED_KEY, REPORTED_AT_KEY}
+BOOKKEEPING = RAY_KEYS | {"epoch", TRAINED_KEY, REPORTED_AT_KEY, "epochs_run"}
+# An epoch whose loss went NaN: reported, but its weights are lost and it has no checkpoint.
+NAN_LOSS = STOP_REASONS[2]
 
 
 def metric_direction(name: str) -> str:
@@ -59,6 +61,13 @@ class StudyData:
     @property
     def mode(self) -> str:
         return self.experiment.objective.direction
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs actually trained, the work done: every execution's, epochs repeated after a
+        retry or pause included (the last epoch reached, for a table without that column)."""
+        column = "epochs_run" if "epochs_run" in self.trials else "epochs_trained"
+        return int(self.trials[column].fillna(0).sum())
 
     def best_trial(self) -> Optional[pd.Series]:
         """The row of the trial with the best objective at any epoch (None if none scored)."""
@@ -170,8 +179,12 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
         history = history[~history["stop_reason"].isin(FAILURE_ROW_REASONS)]
     # Epochs actually trained, summed over every reported row before repeats are dropped: each
     # row says how many executions trained it (studies from before that count one per row).
-    trained = (history[TRAINED_KEY].fillna(1) if TRAINED_KEY in history else
-               pd.Series(1.0, index=history.index)).groupby(history["trial_id"]).sum()
+    per_row = (history[TRAINED_KEY].fillna(1) if TRAINED_KEY in history else
+               pd.Series(1.0, index=history.index)).astype(int)
+    trained = per_row.groupby(history["trial_id"]).sum()
+    # Per epoch kept below: the work of that epoch and of its repeats, so the history sums to it.
+    history = history.assign(epochs_run=per_row.groupby(
+        [history["trial_id"], history["epoch"]], dropna=False).transform("sum"))
     # A retried trial repeats the epochs after its checkpoint: keep the latest of each.
     history = history.drop_duplicates(["trial_id", "epoch"], keep="last").sort_values(
         ["trial_id", "epoch"], kind="stable").reset_index(drop=True)
@@ -181,15 +194,20 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
     spread = f"{STD_PREFIX}{objective}"  # across executions, when there were several
     values = history[metrics].astype(float).replace([math.inf, -math.inf], np.nan)
     groups = values.groupby(history["trial_id"], sort=False)
+    # A NaN-loss epoch stays in the history but is never a trial's best: no model to restore.
+    measured = values.copy()
+    if "stop_reason" in history:
+        measured.loc[history["stop_reason"].eq(NAN_LOSS).to_numpy()] = np.nan
+    best_groups = measured.groupby(history["trial_id"], sort=False)
     aggregated = {}
     for m in metrics:
         direction = mode if m == objective else metric_direction(m)
-        aggregated[f"best_{m}"] = groups[m].max() if direction == "max" else groups[m].min()
+        aggregated[f"best_{m}"] = best_groups[m].max() if direction == "max" else best_groups[m].min()
         aggregated[f"last_{m}"] = groups[m].last()
     epochs = history.groupby("trial_id", sort=False)["epoch"].max()
     best_epoch, best_spread = {}, {}
     if objective in history:
-        scored = values[objective].dropna()
+        scored = measured[objective].dropna()
         if not scored.empty:
             by_trial = scored.groupby(history.loc[scored.index, "trial_id"], sort=False)
             idx = by_trial.idxmax() if mode == "max" else by_trial.idxmin()
@@ -222,14 +240,14 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
         [*columns, *(table[0] if table else [])])))
 
     if history.empty:
-        history = pd.DataFrame(columns=["trial_id", "epoch", "elapsed_s", "time_total_s"])
+        history = pd.DataFrame(columns=["trial_id", "epoch", "elapsed_s", "time_total_s", "epochs_run"])
     else:
         # The trial's float wall-clock time; Ray's whole-second timestamp for older studies.
         when = (history[REPORTED_AT_KEY].fillna(history["timestamp"])
                 if REPORTED_AT_KEY in history else history["timestamp"]).astype(float)
         start = (when - history["time_total_s"]).min()
         history["elapsed_s"] = when - start
-        keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", *metrics,
+        keep = ["trial_id", "epoch", "elapsed_s", "time_total_s", "epochs_run", *metrics,
                 *(c for c in history.columns if "/" in c)]
         if "checkpoint_dir_name" in history:
             keep.append("checkpoint_dir_name")

@@ -85,7 +85,7 @@ def _study_markdown(report: Any) -> str:
              f"**{_esc(study.objective)}** ({study.mode}). {len(study.trials)} trials: "
              + ", ".join(f"{v} {_esc(k).replace('_', ' ')}" for k, v in counts.items())
              + (f"; wall time {summary['wall_time_s']:.1f} s" if "wall_time_s" in summary else "")
-             + f"; {int(study.trials['epochs_trained'].sum())} epochs trained.", ""]
+             + f"; {study.epochs_run} epochs trained.", ""]
     best = study.best_trial()
     if best is not None:
         spread = best.get(f"std_{study.objective}")

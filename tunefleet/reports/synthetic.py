@@ -23,10 +23,12 @@ def synthetic_accuracy(learning_rate: float, epoch: int) -> float:
 
 def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int = 20,
                           seed: int = 0, name: str = "synthetic", search: str = "random",
-                          scheduler: str = "asha", cut_fraction: float = 0.75) -> Path:
+                          scheduler: str = "asha", cut_fraction: float = 0.75,
+                          executions: int = 1) -> Path:
     """Write a study of ``trials`` × up to ``epochs`` under ``directory/name``; return its path.
 
-    ``cut_fraction`` of the trials stop after a few epochs, as under a halving scheduler.
+    ``cut_fraction`` of the trials stop after a few epochs, as under a halving scheduler; each
+    epoch is trained by ``executions`` executions (``search.executions_per_trial``).
     """
     rng = np.random.default_rng(seed)
     study = Path(directory) / name
@@ -38,7 +40,8 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
                          "batch_size": {"type": "choice", "values": [16, 32, 64, 128]},
                          "dropout": {"type": "uniform", "low": 0.0, "high": 0.5},
                          "optimizer": {"type": "choice", "values": ["adam", "sgd"]}},
-        "search": {"algorithm": search, "num_samples": trials, "seed": seed},
+        "search": {"algorithm": search, "num_samples": trials, "seed": seed,
+                   "executions_per_trial": executions},
         "scheduler": sched, "objective": {"metric": "val_accuracy", "mode": "max"},
         "output": {"storage": str(Path(directory))}})
     dump_yaml(exp.to_dict(), study / "spec.yaml")
@@ -66,8 +69,8 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
                 "epoch_time_s": step, "stop_reason": "completed" if epoch == epochs else "",
                 "timestamp": clock, "time_this_iter_s": step, "time_total_s": elapsed,
                 "training_iteration": epoch, "trial_id": f"{name}_{t:05d}", "done": False,
-                "checkpoint_dir_name": None}))
-        total_epochs += length
+                "checkpoint_dir_name": None, "executions_trained": executions}))
+        total_epochs += length * executions
         (trial_dir / "result.json").write_text("\n".join(lines) + "\n")
     (study / "summary.json").write_text(json.dumps({"name": name, "wall_time_s": clock - 1_800_000_000.0,
                                                     "epochs_total": total_epochs}))

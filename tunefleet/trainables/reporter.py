@@ -100,7 +100,9 @@ class Reporter:
         elif done >= self.epochs:
             reason = STOP_REASONS[0]
         metrics["stop_reason"] = reason
-        improved = self._improves(float(metrics.get(exp.objective.metric, math.nan)))
+        # A NaN-loss epoch is never the best so far: its weights are lost and it has no checkpoint.
+        improved = reason != STOP_REASONS[2] and self._improves(
+            float(metrics.get(exp.objective.metric, math.nan)))
         if improved:
             self.best = float(metrics[exp.objective.metric])
         due = improved or bool(reason) or done % exp.output.checkpoint_every == 0
