@@ -167,3 +167,35 @@ def test_modules_in_the_current_directory_do_not_shadow_packages(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "localnets:net" in proc.stdout and "was imported" not in proc.stdout + proc.stderr
+
+
+def test_trials_import_the_users_module_without_shadowing_packages(tmp_path):
+    # A study run, as users run it: the trials find `localnets` in the current directory, and
+    # the `yaml.py` and `keras.py` there shadow no installed package inside them (on
+    # PYTHONPATH, or where Ray puts the driver's directory, they would: the study never ran).
+    for name in ("yaml", "keras"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the {name}.py here was imported')\n")
+    (tmp_path / "localnets.py").write_text(
+        "def net(info, units=8):\n"
+        "    import keras\n"
+        "    inputs = keras.Input(shape=info.input_shape)\n"
+        "    x = keras.layers.Dense(units, activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, "
+        "activation='softmax')(x))\n")
+    (tmp_path / "spec.yaml").write_text(
+        "name: shadow\ndata: {dataset: digits}\nmodel: {builder: 'localnets:net'}\n"
+        "train: {epochs: 1, batch_size: 64}\nsearch: {algorithm: random, num_samples: 1}\n"
+        "objective: {metric: val_accuracy, mode: max}\n")
+    script = Path(sys.executable).parent / "tunefleet"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("PYTHONPATH", None)  # tunefleet is installed; nothing puts tmp_path first
+    try:
+        proc = subprocess.run([str(script), "run", "spec.yaml"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired as exc:  # before the fix, trial workers never started
+        pytest.fail(f"the study hung: {str(exc.stderr)[-2000:]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "was imported" not in proc.stdout + proc.stderr
+    summary = json.loads((tmp_path / "results" / "shadow" / "summary.json").read_text())
+    assert summary["trials"]["completed"] == 1 and isinstance(summary["trials"]["completed"], int)
+    assert summary["best"]["metrics"]["val_accuracy"] > 0

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import pytest
 
 from tests.conftest import tiny_spec
 from tunefleet import Experiment, SpecError, resume, run
-from tunefleet.storage import StudyStorage, cache_root, split_study_location, study_storage
+from tunefleet.storage import (StudyStorage, cache_root, experiment_storage, split_study_location,
+                               study_storage)
 
 
 def test_locations_split_and_mirror(tmp_path, monkeypatch):
@@ -151,17 +153,32 @@ def test_an_unwritable_bucket_is_refused_before_training(ray_local, s3_endpoint,
         run(spec)
 
 
-@pytest.mark.parametrize("location", ["s3://AKIAEXAMPLE:s3cr3t@bucket/studies",
-                                      "gs://user:s3cr3t@bucket/studies?endpoint_override=x:1"])
-def test_credentials_in_a_uri_are_refused_without_echoing_them(location):
-    with pytest.raises(SpecError, match=r"^output\.storage: credentials written in the URI "
-                                        r"\((s3|gs)://\*\*\*@bucket\.\.\.\) would be saved in "
+@pytest.mark.parametrize("location, shown", [
+    ("s3://AKIAEXAMPLE:s3cr3t@bucket/studies", "s3://***@bucket..."),
+    ("gs://user:s3cr3t@bucket/studies?endpoint_override=x:1", "gs://***@bucket..."),
+    # In the query, as pyarrow's option names (S3, GCS, Azure) or boto's and fsspec's.
+    ("s3://bucket/studies?access_key=AKIAEXAMPLE&secret_key=s3cr3t&region=us-east-1",
+     "s3://bucket/studies?access_key=***&secret_key=***&region=us-east-1"),
+    ("s3://bucket/studies?endpoint_override=127.0.0.1:9000&session_token=s3cr3t",
+     "s3://bucket/studies?endpoint_override=127.0.0.1:9000&session_token=***"),
+    ("s3://bucket/studies?AWS_SECRET_ACCESS_KEY=s3cr3t", "s3://bucket/studies?AWS_SECRET_ACCESS_KEY=***"),
+    ("gs://bucket/studies?access_token=s3cr3t", "gs://bucket/studies?access_token=***"),
+    ("abfs://account.dfs.core.windows.net/c?client_id=app-id&client_secret=s3cr3t",
+     "abfs://account.dfs.core.windows.net/c?client_id=app-id&client_secret=***"),
+    ("abfs://account.dfs.core.windows.net/c?sv=2022-11-02&sig=s3cr3t",
+     "abfs://account.dfs.core.windows.net/c?sv=2022-11-02&sig=***"),
+])
+def test_credentials_in_a_uri_are_refused_without_echoing_them(location, shown):
+    with pytest.raises(SpecError, match=r"^output\.storage: credentials written in the URI \("
+                                        + re.escape(shown) + r"\) would be saved in "
                                         r"spec\.yaml and printed; .*AWS_ACCESS_KEY_ID.*profile"
                        ) as caught:
         Experiment.from_dict({"name": "creds", "output": {"storage": location}})
+    assert isinstance(caught.value, SpecError)
     assert "s3cr3t" not in str(caught.value) and "AKIAEXAMPLE" not in str(caught.value)
+    study = location.replace("?", "/creds?") if "?" in location else location + "/creds"
     with pytest.raises(SpecError, match=r"^output\.storage: credentials written") as caught:
-        study_storage(location + "/creds")  # `tunefleet resume` and `report` URIs too
+        study_storage(study)  # `tunefleet resume` and `report` URIs too
     assert "s3cr3t" not in str(caught.value)
 
 
@@ -176,7 +193,7 @@ def test_overwrite_deletes_a_study_only_never_other_objects(s3_endpoint, tmp_pat
                                         r"holds notes\.txt\), so --overwrite will not delete it"):
         run(spec, overwrite=True)
     assert _keys(fs, "bucket/keep/precious") == {"notes.txt"}
-    storage = Experiment.from_dict(spec).storage
+    storage = experiment_storage(Experiment.from_dict(spec))
     with fs.open_output_stream("bucket/keep/precious/spec.yaml") as stream:
         stream.write(b"name: precious\n")
     assert storage.is_study() is True

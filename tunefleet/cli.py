@@ -41,6 +41,7 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
                                     "(as `tunefleet resume`); start it if there is none."),
         report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end.")) -> None:
     """Run the study described by SPEC, print the best configuration, write the report."""
+    from .storage import experiment_storage
     from .study.runner import as_experiment, resume as resume_study, run as run_study
 
     try:
@@ -49,9 +50,9 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
                             fix="pass one of them")
         if resume:
             experiment = as_experiment(spec, _overrides(set_, address))
-            if experiment.storage.read_text("spec.yaml") is not None:
+            if experiment_storage(experiment).read_text("spec.yaml") is not None:
                 # --set and --address apply as to `tunefleet resume`: refused where they cannot.
-                _finish(resume_study(experiment.storage, _overrides(set_, address),
+                _finish(resume_study(experiment_storage(experiment), _overrides(set_, address),
                                      spec=experiment), report)
                 return
         result = run_study(spec, _overrides(set_, address), overwrite=overwrite)

@@ -13,50 +13,21 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
+# The form of a location is checked in the spec (re-exported here for callers that import it
+# from storage); this module reaches the storage.
+from .spec.locations import REMOTE_SCHEMES, check_location, is_uri
+from .spec.locations import uri_host as _host
+
+if TYPE_CHECKING:
+    from .spec import Experiment
+
 __all__ = ["StudyStorage", "check_location", "is_uri", "split_study_location", "study_storage",
-           "cache_root", "REMOTE_SCHEMES"]
+           "experiment_storage", "cache_root", "REMOTE_SCHEMES"]
 
-# Schemes pyarrow.fs.FileSystem.from_uri resolves to a remote filesystem.
-REMOTE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs")
 _CHECKPOINT_PREFIX = "checkpoint_"
-
-
-def is_uri(location: str) -> bool:
-    """True for ``scheme://...`` other than ``file://`` (a local path in URI dress)."""
-    return "://" in location and not location.startswith("file://")
-
-
-def check_location(value: str) -> str:
-    """``value`` if tunefleet can store a study there; ValueError naming the fix otherwise.
-    Checks the form only: reaching the storage is checked when a study starts."""
-    if value.startswith("file://"):
-        return urlsplit(value).path or "/"
-    if not is_uri(value):
-        return value
-    parts = urlsplit(value)
-    if "@" in parts.netloc:
-        # They would be written to spec.yaml (uploaded with the study), printed and logged.
-        raise ValueError(
-            f"credentials written in the URI ({parts.scheme}://***@{_host(parts)}...) would be "
-            "saved in spec.yaml and printed; remove them and give them through the environment "
-            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-            "GOOGLE_APPLICATION_CREDENTIALS) or a credentials profile")
-    if parts.scheme not in REMOTE_SCHEMES:
-        raise ValueError(
-            f"unsupported scheme '{parts.scheme}://' in {value!r}; use a path (local, "
-            f"or on a filesystem every node mounts) or a URI with one of "
-            f"{', '.join(s + '://' for s in REMOTE_SCHEMES)}")
-    if not parts.netloc:
-        raise ValueError(f"{value!r} names no bucket; write {parts.scheme}://BUCKET/path")
-    return value
-
-
-def _host(parts: Any) -> str:
-    """The bucket of a URI without anything before an ``@`` (credentials are refused)."""
-    return parts.netloc.rpartition("@")[2]
 
 
 def cache_root() -> Path:
@@ -300,6 +271,12 @@ class StudyStorage:
             with fs.open_input_stream(info.path) as stream:
                 target.write_bytes(stream.read())
         return self.local_dir
+
+
+def experiment_storage(experiment: "Experiment") -> StudyStorage:
+    """Where ``experiment``'s study lives (``output.storage/name``): a directory or a URI. A
+    relative path is resolved against the current directory now (see :class:`StudyStorage`)."""
+    return StudyStorage(experiment.output.storage, experiment.name)
 
 
 def study_storage(location: "str | os.PathLike | StudyStorage") -> StudyStorage:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import tiny_spec
 from tunefleet import SpecError
+from tunefleet.storage import experiment_storage
 from tunefleet.study.runner import as_experiment, prepare
 
 CASES = [
@@ -164,4 +165,4 @@ def test_valid_spec_passes_every_check(tmp_path):
     experiment = as_experiment(tiny_spec(tmp_path))
     dataset = prepare(experiment)
     assert dataset.info.task == "multiclass"
-    assert re.fullmatch(r".*/results/tiny", str(experiment.study_dir))
+    assert re.fullmatch(r".*/results/tiny", str(experiment_storage(experiment).local_dir))

@@ -50,7 +50,8 @@ def test_the_model_evaluated_is_the_best_epoch(forgetful):
     assert isinstance(saved["epoch"], int)
     # The restored checkpoint's validation value is the reported best, exactly.
     assert saved["validation"]["val_accuracy"] == best["metrics"]["val_accuracy"]
-    assert report.metrics["accuracy"] > 0.5  # epoch 1's model, not the forgotten one
+    # Epoch 1's model, not the forgotten one, which predicts one class (chance: 0.1).
+    assert report.metrics["accuracy"] > 0.3
 
 
 def test_lr_is_the_rate_each_epoch_trained_with(forgetful):

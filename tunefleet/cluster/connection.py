@@ -6,8 +6,10 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from ..spec import Experiment, SpecError
+from .worker_setup import SETUP_HOOK, USER_PATH_VAR
 
 __all__ = ["ClusterInfo", "connect", "disconnect", "check_fits", "concurrent_trials",
            "check_shared_storage",
@@ -49,14 +51,17 @@ def connect(experiment: Experiment) -> ClusterInfo:
         keep_ray_on_loopback()
     import ray
 
-    runtime_env = {"env_vars": dict(_WORKER_ENV)}
-    refs = (experiment.model.builder, experiment.model.hypermodel)
-    if address == "local" and any(isinstance(r, str) and ":" in r for r in refs):
-        # Trial processes import a user's `module:function` builder the way the driver does.
-        # Only then, and last: a `yaml.py` in the current directory must not shadow a package
-        # in trials that name no module of their own.
-        paths = [*filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)), os.getcwd()]
-        runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(paths)
+    runtime_env: dict[str, Any] = {"env_vars": dict(_WORKER_ENV)}
+    if address == "local":
+        # Trial processes import a user's `module:function` builder from the current directory
+        # the way the driver does, but after the installed packages: a setup hook run before
+        # any task appends it (on PYTHONPATH it would come first, and a `yaml.py` or `keras.py`
+        # here would shadow the real package). Ray itself puts the driver's directory first in
+        # every worker, module or not: the hook ranks it last either way.
+        runtime_env["env_vars"][USER_PATH_VAR] = os.getcwd()
+        runtime_env["worker_process_setup_hook"] = SETUP_HOOK
+        if os.environ.get("PYTHONPATH"):  # yours, as you set it: before the installed packages
+            runtime_env["env_vars"]["PYTHONPATH"] = os.environ["PYTHONPATH"]
     started_here = False
     if ray.is_initialized():
         pass  # the caller already connected (e.g. a test fixture or a notebook): use it

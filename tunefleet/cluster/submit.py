@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..spec import SpecError
-from ..storage import is_uri
+from ..storage import experiment_storage, is_uri
 
 __all__ = ["SubmittedJob", "submit_study", "follow_job", "EXCLUDES"]
 
@@ -71,7 +71,7 @@ def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus:
 
     experiment = Experiment.from_yaml(spec, overrides)  # bad input fails here, not on the cluster
     out = experiment.output.storage
-    study = experiment.storage.location
+    study = experiment_storage(experiment).location
     if not (out.startswith(("/", "~")) or is_uri(out)):
         # A relative output.storage would land in the job's temporary working directory.
         overrides = [*overrides, f"output.storage=~/tunefleet_results/{out}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -15,8 +15,6 @@ from .sections import (
     ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
     RandomSearchSpec, TRIAL_SEED_KEY, TUNABLE_TRAIN_FIELDS,
 )
-if TYPE_CHECKING:
-    from ..storage import StudyStorage
 from .space import CONTINUOUS, DISTRIBUTIONS, Choice, Entry, Fixed, Grid, entry_values
 
 __all__ = ["Experiment"]
@@ -179,19 +177,6 @@ class Experiment(StrictModel):
     def epoch_budget(self) -> int:
         """The scheduler's time budget in epochs (max_t defaults to the most epochs)."""
         return getattr(self.scheduler, "max_t", None) or self.max_epochs
-
-    @property
-    def storage(self) -> "StudyStorage":
-        """Where the study lives (``output.storage/name``): a directory or a URI."""
-        from ..storage import StudyStorage
-
-        return StudyStorage(self.output.storage, self.name)
-
-    @property
-    def study_dir(self) -> Path:
-        """The study's local directory: ``output.storage/name``, or for a URI its local mirror
-        (see tunefleet/storage.py)."""
-        return self.storage.local_dir
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, with fixed search-space values written back as bare values."""

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import StrictModel
 from .directions import metric_direction
+from .locations import check_location
 
 __all__ = [
     "DataSpec", "ModelSpec", "EarlyStoppingSpec", "ReduceLROnPlateauSpec", "LRScheduleSpec",
@@ -371,7 +372,5 @@ class OutputSpec(StrictModel):
     @field_validator("storage")
     @classmethod
     def _path_or_uri(cls, value: str) -> str:
-        from ..storage import check_location
-
         return check_location(value)
     num_to_keep: int = Field(2, ge=1)

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator
 
-from ..storage import StudyStorage
+from ..storage import StudyStorage, experiment_storage
 from ..spec import Experiment, SpecError, load_yaml
 from ..spec.base import StrictModel
 from ..spec.experiment import format_validation_error
@@ -114,7 +114,7 @@ def run_comparison(path: str | Path, overrides: Optional[list[str]] = None,
     dirs = []
     for experiment in experiments:
         result = run(experiment, overwrite=overwrite)
-        build_study_report(experiment.storage)  # at a URI, the report is copied next to it
+        build_study_report(experiment_storage(experiment))  # at a URI, the report is copied next to it
         dirs.append(result.path)
     # Beside the studies; for studies at a URI, beside their local mirrors, and copied up.
     comparison_storage = StudyStorage(experiments[0].output.storage, spec.name)

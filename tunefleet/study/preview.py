@@ -10,6 +10,7 @@ from .runner import prepare
 from ..schedulers import cut_epochs
 from ..search_spaces import describe_entry, grid_size
 from ..spec import Experiment
+from ..storage import experiment_storage
 
 __all__ = ["Plan", "collect_plan", "render_plan"]
 
@@ -75,7 +76,7 @@ def collect_plan(experiment: Experiment) -> Plan:
         gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
-        output=experiment.storage.location,
+        output=experiment_storage(experiment).location,
     )
 
 

@@ -20,7 +20,7 @@ from ..search_spaces.conditional import make_conditional_searcher
 from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
 from .failure_policy import INTERRUPTED, FailureTracker
 from ..spec import Experiment, SpecError, dump_yaml
-from ..storage import StudyStorage, study_storage
+from ..storage import StudyStorage, experiment_storage, study_storage
 from .summary import StudyResult, summarize
 from ..trainables import train_trial
 from ..trainables.checks import check_experiment
@@ -42,7 +42,7 @@ def as_experiment(spec: Union[Experiment, dict, str, Path],
         experiment = Experiment.from_dict(apply_overrides(spec, overrides or []))
     else:
         experiment = Experiment.from_yaml(spec, overrides)
-    root = experiment.storage.root  # absolute for a path (see StudyStorage)
+    root = experiment_storage(experiment).root  # absolute for a path (see StudyStorage)
     if root == experiment.output.storage:
         return experiment
     return experiment.model_copy(
@@ -123,7 +123,7 @@ def prepare(experiment: Experiment, data: Optional[RawData] = None,
 
 
 def _check_study_dir(experiment: Experiment, overwrite: bool) -> StudyStorage:
-    storage = experiment.storage
+    storage = experiment_storage(experiment)
     if overwrite:
         storage.check_replaceable()  # a study, or nothing: never another directory
     elif storage.holds_anything():
@@ -297,7 +297,7 @@ def _same_study(stored: Experiment, given: Experiment) -> None:
     a, b = stored.to_dict(), given.to_dict()
     differ = sorted(k for k in {*a, *b} - {"output", "cluster", "failure"} if a.get(k) != b.get(k))
     if differ:
-        raise SpecError("--resume", f"SPEC differs from the spec {stored.storage.location} was "
+        raise SpecError("--resume", f"SPEC differs from the spec {experiment_storage(stored).location} was "
                         f"started with, in {', '.join(differ)}; a resumed study continues "
                         "with its own", fix="resume with the spec it started with (or "
                         "`tunefleet resume DIR`), or start a new study with --overwrite or "

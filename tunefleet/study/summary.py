@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..reports.load import load_study
 from ..spec import TRIAL_SEED_KEY, Experiment
-from ..storage import StudyStorage
+from ..storage import StudyStorage, experiment_storage
 from ..trainables.status import FINISHED_STATUSES, STATUSES
 
 __all__ = ["StudyResult", "summarize"]
@@ -50,7 +50,7 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
     """Summarise the finished study from its directory, with the same reading the report uses
     (reports/load.py), so that the run's summary and the report never disagree. ``storage``:
     the study's, when the caller already holds it (its filesystem is then resolved once)."""
-    storage = storage or experiment.storage
+    storage = storage or experiment_storage(experiment)
     study = load_study(storage)
     searched = [*study.hyperparameters, TRIAL_SEED_KEY]
     trials = study.trials

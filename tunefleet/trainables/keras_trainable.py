@@ -23,10 +23,12 @@ from typing import Any, Callable, Optional
 from ..cluster.devices import configure_trial_devices, make_strategy
 from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
+from ..storage import experiment_storage
 from .builders import resolve_builder
 from .checkpoint import callback_states, execution_dir, load_state, restore_callbacks
 from .compile import compile_model, make_callbacks
-from .executions import epoch_order, execution_seed
+from .epoch_data import EpochData
+from .executions import execution_seed
 from .reporter import ACTIVE_KEY, ExecutionState, Reporter, report_failure
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
@@ -128,7 +130,7 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     """
     from ray import tune
 
-    record = FailureRecord(experiment.storage, tune.get_context().get_trial_id())
+    record = FailureRecord(experiment_storage(experiment), tune.get_context().get_trial_id())
     earlier = record.read()
     if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
         report_failure(experiment, earlier["kind"], earlier.get("epoch"))
@@ -191,11 +193,15 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
     if start_epoch >= epochs:
         return
     reporter = Reporter(experiment, epochs, trials[0].active, watchdog, best)
-    # tunefleet shuffles (epoch_order), not Keras: each epoch's order is then a function of the
-    # execution's seed and the epoch, and a resumed trial trains exactly as an uninterrupted one.
-    shared = dict(validation_data=(data.x_val, data.y_val),
-                  **{**fit_arguments(experiment, settings, hypermodel, trials[0].replicas),
-                     "shuffle": False})
+    # tunefleet shuffles, not Keras: each epoch's order is then a function of the execution's
+    # seed and the epoch, and a resumed trial trains exactly as an uninterrupted one.
+    arguments = {**fit_arguments(experiment, settings, hypermodel, trials[0].replicas),
+                 "shuffle": False}
+    feed = EpochData(data, settings.batch_size * trials[0].replicas, settings.train.shuffle,
+                     pipeline=hypermodel is None)
+    if feed.pipeline:
+        arguments.pop("batch_size", None)  # the pipeline batches
+    shared = dict(validation_data=feed.validation(), **arguments)
     seeds = [execution_seed(trial_seed, k) for k in range(n)]
 
     def restore(k: int) -> list[Any]:
@@ -218,11 +224,7 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
                 on_epoch_begin=lambda e, logs=None, model=trial.model, out=rates: out.append(
                     _rate(model)),
                 on_epoch_end=lambda e, epoch_logs=None, out=logs: out.update(epoch_logs or {}))
-            x, y = data.x_train, data.y_train
-            if settings.train.shuffle:
-                order = epoch_order(seeds[k], epoch, len(y))
-                x, y = x[order], y[order]
-            trial.fit(x=x, y=y, epochs=epoch + 1, initial_epoch=epoch, **shared,
+            trial.fit(**feed.epoch(seeds[k], epoch), epochs=epoch + 1, initial_epoch=epoch, **shared,
                       callbacks=[*stateful[k], *restore(k), capture])
             states[k] = callback_states(stateful[k])
             state.last[k] = logs
