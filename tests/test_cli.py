@@ -98,7 +98,24 @@ def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
 def test_preview_shows_asha_rungs(tmp_path):
     proc = _cli("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
     assert proc.exit_code == 0, proc.output
-    assert "may stop or pause trials at epochs 2, 6" in proc.stdout
+    assert "asha: epoch budget 12; may stop trials at epochs 2, 6" in proc.stdout
+
+
+def test_preview_shows_hyperbands_brackets_as_ray_fills_them(tmp_path):
+    spec = tmp_path / "hb.yaml"
+    spec.write_text("name: hb\nmodel: {builder: cnn}\ntrain: {epochs: 12}\n"
+                    "search: {algorithm: random, num_samples: 6}\n"
+                    "scheduler: {name: hyperband, reduction_factor: 3}\n"
+                    "objective: {metric: val_accuracy}\n")
+    proc = _cli("preview", str(spec), cwd=tmp_path)
+    assert proc.exit_code == 0, proc.output
+    out = proc.stdout
+    assert "may pause or stop trials at epochs 1, 3, 4, 9" in out
+    assert "17 trials a round" in out
+    assert "bracket 1  3 of 3 trials: no cut, trained to epoch 12" in out
+    assert "bracket 2  3 of 5 trials: at epoch 4 the best 2 go on; trained to epoch 12" in out
+    assert ("bracket 3  0 of 9 trials: at epoch 1 the best 3 go on, at epoch 3 the best 1; "
+            "stopped at epoch 9, below the budget") in out
 
 
 @pytest.mark.slow

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, TypeVar
 
 from ..spec import Experiment
 from ..spec.sections import AshaSpec, HyperBandSpec, MedianSpec
 
-__all__ = ["SCHEDULERS", "make_scheduler", "cut_epochs", "TIME_ATTR"]
+__all__ = ["SCHEDULERS", "make_scheduler", "TIME_ATTR"]
 
 TIME_ATTR = "epoch"  # every trial reports its epoch count; resumed trials continue it
 
@@ -73,24 +72,3 @@ def make_scheduler(experiment: Experiment) -> Any:
     """The Ray scheduler for ``scheduler.name`` (metric and mode come from TuneConfig)."""
     return SCHEDULERS[experiment.scheduler.name](experiment)
 
-
-def cut_epochs(experiment: Experiment) -> list[int]:
-    """Epochs at which the scheduler may stop or pause trials (for the preview).
-
-    ASHA: its rungs, ``grace_period·rf^k`` below ``max_t`` (the formula Ray uses, bracket 0).
-    HyperBand: the rung lengths of its largest bracket. Median: every epoch from the grace
-    period. FIFO: none.
-    """
-    s = experiment.scheduler
-    budget = experiment.epoch_budget
-    if s.name == "asha":
-        rungs = int(math.log(budget / s.grace_period) / math.log(s.reduction_factor) + 1)
-        return sorted({int(s.grace_period * s.reduction_factor ** k) for k in range(rungs)
-                       if s.grace_period * s.reduction_factor ** k < budget})
-    if s.name == "hyperband":
-        eta = s.reduction_factor
-        s_max = int(math.log(budget) / math.log(eta) + 1e-9)
-        return sorted({max(1, int(round(budget * eta ** (-i)))) for i in range(1, s_max + 1)})
-    if s.name == "median":
-        return list(range(s.grace_period, budget))
-    return []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..cluster import concurrent_trials
 from .runner import prepare
-from ..schedulers import cut_epochs
+from ..schedulers import Bracket, brackets, cut_epochs
 from ..search_spaces import describe_entry, grid_size
 from ..spec import Experiment
 from ..storage import experiment_storage
@@ -33,6 +33,7 @@ class Plan:
     max_epochs: int
     epoch_budget: int
     cut_epochs: list[int]
+    brackets: list[Bracket]  # ASHA's or HyperBand's, as Ray's scheduler builds them
     max_total_epochs: int
     executions: int
     cpu: float
@@ -70,6 +71,7 @@ def collect_plan(experiment: Experiment) -> Plan:
                else {k: describe_entry(v) for k, v in experiment.search_space.items()}),
         scheduler=experiment.scheduler.name, max_epochs=experiment.max_epochs,
         epoch_budget=experiment.epoch_budget, cut_epochs=cut_epochs(experiment),
+        brackets=brackets(experiment, trials),
         max_total_epochs=(trials * experiment.search.executions_per_trial
                           * min(experiment.max_epochs, experiment.epoch_budget)),
         executions=experiment.search.executions_per_trial, cpu=experiment.resources.cpu,
@@ -98,10 +100,38 @@ def _describe_space(space) -> dict[str, str]:
     return out
 
 
+def _bracket_lines(plan: Plan) -> list[tuple[str, str]]:
+    """HyperBand's brackets in the order Ray fills them; ASHA's when it has several."""
+    if plan.scheduler == "hyperband":
+        per_round = sum(b.size or 0 for b in plan.brackets)
+        head = (f"filled in this order, {per_round} trials a round, then again; "
+                f"where this study's {plan.trials} trials land:")
+        return [("  brackets", head)] + [
+            (f"  bracket {i}", f"{b.trials} of {b.size} trials: {_halving(b)}")
+            for i, b in enumerate(plan.brackets, 1)]
+    if len(plan.brackets) > 1:
+        head = "each trial joins one at random (more rungs, more likely)"
+        return [("  brackets", head)] + [
+            (f"  bracket {i}", "rungs at epochs " + ", ".join(map(str, b.rungs)))
+            for i, b in enumerate(plan.brackets, 1)]
+    return []
+
+
+def _halving(b: Bracket) -> str:
+    """``at epoch 1 the best 3 go on, at epoch 3 the best 1; stopped at epoch 9``."""
+    steps = ", ".join(f"at epoch {r} the best {k}" + (" go on" if i == 0 else "")
+                      for i, (r, k) in enumerate(zip(b.rungs, b.keep, strict=True)))
+    end = (f"stopped at epoch {b.stop}, below the budget" if b.stop < b.budget
+           else f"trained to epoch {b.stop}")
+    return f"{steps}; {end}" if steps else f"no cut, {end}"
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as aligned text lines."""
     train, val, test = plan.sizes
-    cuts = ", ".join(map(str, plan.cut_epochs)) or "never (every trial trains its full budget)"
+    cuts = (("may pause or stop" if plan.scheduler == "hyperband" else "may stop")
+            + " trials at epochs " + ", ".join(map(str, plan.cut_epochs)) if plan.cut_epochs
+            else "stops no trial early (every trial trains its full budget)")
     grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
     at_once = (f"{plan.concurrent} at once on {plan.cluster}" if plan.concurrent is not None
                else f"as many at once as {plan.cluster}'s free resources allow")
@@ -114,8 +144,8 @@ def render_plan(plan: Plan) -> str:
             f", each trained {plan.executions} times (executions_per_trial)"
             if plan.executions > 1 else "")),
         *(("  " + k, v) for k, v in plan.space.items()),
-        ("Scheduler", (f"{plan.scheduler}: epoch budget {plan.epoch_budget}; may stop or "
-                       f"pause trials at epochs {cuts}")),
+        ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; {cuts}"),
+        *_bracket_lines(plan),
         ("Epochs", f"at most {plan.max_epochs} per trial, {plan.max_total_epochs} in total"),
         ("Resources", (f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
                        f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes")),
