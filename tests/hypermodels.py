@@ -78,3 +78,32 @@ def one_float(hp):
     model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def gated_hidden_layer(hp):
+    """A hidden layer only when ``hidden`` is on, its width an Int and its activation's slope a
+    Choice of ints, both used only then; without it the model barely learns (lr 1e-5), so the
+    best trial is always one whose conditional Int other trials did not use."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    learning_rate = 1e-5
+    if hp.Boolean("hidden"):
+        with hp.conditional_scope("hidden", [True]):
+            model.add(keras.layers.Dense(hp.Int("units", 16, 32, step=16), activation="relu"))
+            model.add(keras.layers.Dense(hp.Choice("width", [24, 32]), activation="relu"))
+        learning_rate = 0.02
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def metric_object_mlp(hp):
+    """Compiled with a metric object, as KerasTuner's guides show: Keras reports it as
+    ``sparse_categorical_accuracy`` (``val_sparse_categorical_accuracy`` on validation data)."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Choice("lr", [0.01, 0.02])),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    return model

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import keras_tuner as kt
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,6 +62,9 @@ def test_keras_tuner_build_model_runs_unchanged_with_hyperopt_and_asha(ray_local
 
     assert isinstance(hp, kt.HyperParameters)
     assert hp.values == result.best_config
+    for h in hp.space:  # values of the hyperparameters' own types, compared by type too
+        if h.name in hp.values and type(h).__name__ in ("Int", "Float"):
+            assert type(hp.values[h.name]) is {"Int": int, "Float": float}[type(h).__name__]
     model = hypermodels.layered_mlp(hp)  # the user's own function builds the winner
     assert model.count_params() > 0
 
@@ -109,3 +114,71 @@ def test_repeated_executions_report_their_mean_and_keep_every_curve(ray_local, t
                       np.mean([e["accuracy"] for e in built.test.executions]))
     assert "std_val_accuracy" in built.study.trials
     assert "±" in (result.path / "report" / "report.md").read_text()
+
+
+def test_a_conditional_int_keeps_its_type_from_study_to_best_hyperparameters(ray_local, tmp_path):
+    """``units`` (an Int) and ``width`` (a Choice of ints) exist only when ``hidden`` is on; the
+    trial without them makes their trials-table columns gappy, which pandas would make float."""
+    spec = _hm_spec(tmp_path, name="typed",
+                    model={"hypermodel": "tests.hypermodels:gated_hidden_layer"},
+                    train={"epochs": 2, "batch_size": 64},
+                    search={"algorithm": "grid", "num_samples": 1, "seed": 0},
+                    scheduler={"name": "fifo"})
+    result = run(spec)
+    assert len(result.trials) == 5 and result.finished == 5
+    assert result.trials["config/units"].isna().sum() == 1  # hidden=False used neither
+    assert str(result.trials["config/units"].dtype) == "Int64"
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["best"]["config"]["hidden"] is True  # without the layer it barely learns
+    for config in (summary["best"]["config"], result.best_config):
+        for name in ("units", "width"):
+            assert isinstance(config[name], int) and not isinstance(config[name], bool), config
+    # trials.csv: ints as ints, never 16.0 / 24.0 / 32.0.
+    assert not re.search(r"\b(16|24|32)\.0\b", (result.path / "trials.csv").read_text())
+
+    hp = best_hyperparameters(result)
+    ints = [h.name for h in hp.space if isinstance(h, kt.engine.hyperparameters.Int)]
+    assert ints == ["units"]
+    assert all(isinstance(hp.values[n], int) for n in (*ints, "width"))
+    model = hypermodels.gated_hidden_layer(hp)  # Keras refuses Dense(units=32.0)
+    assert [layer.units for layer in model.layers[1:3]] == [hp.values["units"], hp.values["width"]]
+
+
+def test_builder_best_config_keeps_tuned_ints(ray_local, tmp_path):
+    from tests.conftest import tiny_spec
+
+    spec = tiny_spec(tmp_path, name="builder_ints",
+                     model={"builder": "cnn", "params": {"filters": 8}},
+                     search_space={"batch_size": {"type": "choice", "values": [32, 64]},
+                                   "dense_units": {"type": "randint", "low": 8, "high": 17}},
+                     search={"algorithm": "hyperopt", "num_samples": 2, "seed": 1},
+                     train={"epochs": 1, "learning_rate": 0.01})
+    result = run(spec)
+    summary = json.loads((result.path / "summary.json").read_text())
+    for config in (result.best_config, summary["best"]["config"]):
+        for name in ("batch_size", "dense_units"):
+            assert isinstance(config[name], int) and not isinstance(config[name], bool), config
+    assert config["batch_size"] in (32, 64) and 8 <= config["dense_units"] <= 16
+
+
+def test_metric_object_objective_end_to_end(ray_local, tmp_path):
+    """A compiled ``SparseCategoricalAccuracy()`` reports ``val_sparse_categorical_accuracy``;
+    given as KerasTuner's list of one Objective, it is the study's objective, maximised."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    result = tune_hypermodel(
+        hypermodels.metric_object_mlp, x[:900], digits.target[:900], validation_split=0.25,
+        test_data=(x[900:1200], digits.target[900:1200]),
+        objective=[kt.Objective("val_sparse_categorical_accuracy", direction="max")],
+        max_trials=2, search="random", scheduler="fifo", epochs=2, directory=tmp_path,
+        name="metric_object", settings=["resources.cpu=1"])
+    assert result.summary["objective"] == {"metric": "val_sparse_categorical_accuracy",
+                                           "mode": "max"}
+    scores = result.trials["best_val_sparse_categorical_accuracy"]
+    assert result.best_metrics["val_sparse_categorical_accuracy"] == scores.max() > 0.5
+    metrics = json.loads((result.path / "report" / "test_metrics.json").read_text())
+    assert metrics["n_test"] == 300
+    hp = best_hyperparameters(result)
+    assert isinstance(hp.values["units"], int) and isinstance(hp.values["lr"], float)

@@ -238,6 +238,12 @@ def load_study(path: str | Path | StudyStorage) -> StudyData:
                TRIAL_SEED_KEY, "checkpoint", f"best_{objective}", "best_epoch"]
     trials_df = pd.DataFrame(table).reindex(columns=list(dict.fromkeys(
         [*columns, *(table[0] if table else [])])))
+    # An integer hyperparameter some trials did not use stays integer (nullable Int64), not the
+    # float column pandas would make of it (``units_1: 24.0`` breaks ``keras.layers.Dense``).
+    for name in searched:
+        used = [row[name] for row in table if row.get(name) is not None]
+        if used and all(type(v) is int for v in used):
+            trials_df[name] = pd.array([row.get(name) for row in table], dtype="Int64")
 
     if history.empty:
         history = pd.DataFrame(columns=["trial_id", "epoch", "elapsed_s", "time_total_s", "epochs_run"])

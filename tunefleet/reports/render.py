@@ -38,6 +38,8 @@ def _esc(value: Any) -> str:
 
 
 def _fmt(value: Any) -> Any:
+    if value is pd.NA:  # an unused integer hyperparameter (Int64 column): shown as NaN was
+        value = float("nan")
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (bool, int, np.integer)) or value is None:

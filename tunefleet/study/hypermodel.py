@@ -9,20 +9,48 @@ from typing import Any, Optional, Union
 
 from ..data import arrays_as_raw
 from ..spec import SpecError, apply_overrides
-from .summary import StudyResult
+from ..spec.directions import metric_direction
+from .summary import StudyResult, typed_value
 
 __all__ = ["tune_hypermodel", "best_hyperparameters"]
 
 
 def _objective(objective: Any) -> dict[str, Any]:
-    """``"val_accuracy"`` or a ``keras_tuner.Objective`` as the spec's objective section."""
+    """The objective as KerasTuner takes it (``"val_loss"``, ``keras_tuner.Objective(name,
+    direction)``, or a list of one of these) as the spec's objective section: the direction is
+    the Objective's, or inferred from the metric's Keras name, or the user is asked for it."""
+    fix = "pass e.g. objective='val_accuracy' or keras_tuner.Objective('val_f1', direction='max')"
+    if isinstance(objective, (list, tuple)):
+        if len(objective) != 1:
+            names = [getattr(o, "name", o) for o in objective]
+            raise SpecError("objective", "tunefleet optimises one objective, not a list of "
+                            f"{len(objective)} (KerasTuner's multi-objective search)", names,
+                            fix="pick the one metric to optimise, e.g. objective="
+                            f"{names[0]!r}" if names else fix)
+        objective = objective[0]
     if isinstance(objective, str):
+        if not objective:
+            raise SpecError("objective", "must name a metric", objective, fix=fix)
         return {"metric": objective}
     name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
-    if name is None:
+    if not isinstance(name, str) or not name:
         raise SpecError("objective", "must be a metric name or a keras_tuner.Objective",
-                        objective, fix="pass e.g. objective='val_accuracy'")
+                        objective, fix=fix)
+    if direction not in ("min", "max"):
+        raise SpecError("objective", f"keras_tuner.Objective({name!r}) needs direction 'min' or "
+                        "'max'", direction,
+                        fix=f"pass keras_tuner.Objective({name!r}, direction='max') (or 'min')")
     return {"metric": name, "mode": direction}
+
+
+def _check_direction(objective: dict[str, Any]) -> None:
+    """A metric name with no direction KerasTuner users can see how to give."""
+    metric = objective.get("metric")
+    if objective.get("mode") is None and isinstance(metric, str) and metric_direction(metric) is None:
+        raise SpecError("objective", "cannot tell whether this metric is better higher or lower "
+                        "(it is not a metric or loss Keras names)", metric,
+                        fix=f"pass keras_tuner.Objective({metric!r}, direction='max') (or "
+                        "direction='min'), or settings=['objective.mode=max']")
 
 
 def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float = 0.2,
@@ -61,6 +89,7 @@ def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float 
         "output": {"storage": str(directory)},
     }
     spec = apply_overrides(spec, settings or [])
+    _check_direction(spec["objective"])
     try:
         data = arrays_as_raw(x, y, validation_data, test_data)
     except ValueError as exc:
@@ -97,7 +126,12 @@ def best_hyperparameters(study: Union[StudyResult, str, Path]) -> Any:
     summary = json.loads((path / "summary.json").read_text())
     if not summary.get("best"):
         raise SpecError(str(path), "has no best trial (no trial reported a finite objective)")
-    config = json.loads(space_file.read_text())["keras_tuner"]
+    space = json.loads(space_file.read_text())
+    config = space["keras_tuner"]
     hp = kt.HyperParameters.from_config({"space": config.get("space", []), "values": {}})
-    hp.values = dict(summary["best"]["config"])
+    # Each value as its hyperparameter types it, also for a summary.json written before
+    # summaries kept ints (an Int read back from a float column: units_1: 24.0).
+    declared = {p["name"]: p for p in space["params"]}
+    hp.values = {k: typed_value(v, declared.get(k, {}))
+                 for k, v in summary["best"]["config"].items()}
     return hp

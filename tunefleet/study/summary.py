@@ -11,11 +11,12 @@ from typing import Any, Optional
 import pandas as pd
 
 from ..reports.load import load_study
+from ..search_spaces.hypermodel_space import SPACE_FILE
 from ..spec import TRIAL_SEED_KEY, Experiment
 from ..storage import StudyStorage, experiment_storage
 from ..trainables.status import FINISHED_STATUSES, STATUSES
 
-__all__ = ["StudyResult", "summarize"]
+__all__ = ["StudyResult", "summarize", "recorded_config", "typed_value"]
 
 
 @dataclass
@@ -45,6 +46,49 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def typed_value(value: Any, declared: dict[str, Any]) -> Any:
+    """``value`` as the hyperparameter described by ``declared`` (an entry of a hypermodel
+    study's search_space.json) types it: an ``Int`` that went through a float column (``24.0``)
+    comes back as ``24``, a ``Choice`` value as the declared value it equals."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    kind = declared.get("type")
+    if kind == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(round(value))
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "boolean":
+        return bool(value)
+    if kind == "fixed" and "value" in declared:
+        return declared["value"]
+    if kind == "choice":
+        for candidate in declared.get("values", []):
+            if candidate == value and isinstance(candidate, bool) == isinstance(value, bool):
+                return candidate
+    return value
+
+
+def recorded_config(path: Path, trial_id: str, names: list[str],
+                    fallback: Optional[Any] = None) -> dict[str, Any]:
+    """The trial's values of ``names`` (and its seed) as Ray recorded them in its params.json,
+    not as a trials table holds them (pandas makes an int column with a gap float), cast through
+    each hypermodel hyperparameter's declared type; values a trial did not use are left out.
+    ``fallback`` (the trial's table row) stands in for a missing params.json."""
+    params = Path(path) / f"trial_{trial_id}" / "params.json"
+    config = (json.loads(params.read_text()) if params.is_file() else
+              {k: fallback.get(k) for k in [*names, TRIAL_SEED_KEY]} if fallback is not None else {})
+    space_file = Path(path) / SPACE_FILE
+    declared = ({p["name"]: p for p in json.loads(space_file.read_text())["params"]}
+                if space_file.is_file() else {})
+    out = {}
+    for name in [*names, TRIAL_SEED_KEY]:
+        value = config.get(name)
+        value = typed_value(None if value is pd.NA else _plain(value), declared.get(name, {}))
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any],
               stopped: Optional[str] = None, storage: Optional[StudyStorage] = None) -> StudyResult:
     """Summarise the finished study from its directory, with the same reading the report uses
@@ -62,16 +106,16 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
     best_block: Optional[dict[str, Any]] = None
     best = study.best_trial()
     if best is not None:
+        recorded = recorded_config(study.path, best["trial_id"], study.hyperparameters, best)
         # Hyperparameters a conditional (hypermodel) configuration did not use are left out.
-        best_config = {k: _plain(best[k]) for k in study.hyperparameters
-                       if _plain(best[k]) is not None}
+        best_config = {k: v for k, v in recorded.items() if k != TRIAL_SEED_KEY}
         history = study.history
         row = history[(history["trial_id"] == best["trial_id"])
                       & (history["epoch"] == best["best_epoch"])].iloc[-1]
         best_metrics = {k: _plain(row[k]) for k in ["epoch", *study.metrics] if k in row}
         best_block = {"trial_id": best["trial_id"], "config": best_config,
                       "epoch": int(best["best_epoch"]), "metrics": best_metrics,
-                      "trial_seed": _plain(best.get(TRIAL_SEED_KEY)),
+                      "trial_seed": recorded.get(TRIAL_SEED_KEY),
                       "checkpoint": best["checkpoint"]}
 
     counts = {s: int((trials["status"] == s).sum()) for s in STATUSES}
