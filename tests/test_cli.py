@@ -162,18 +162,23 @@ def test_compare_runs_each_variant_and_writes_the_comparison(ray_local, tmp_path
         assert (tmp_path / f"compare_grid_random-{variant}-seed0" / "report" / "report.html").exists()
 
 
-def test_modules_in_the_current_directory_do_not_shadow_packages(tmp_path):
-    # The console script, as users run it (`python -m` would put the directory first itself).
+def _shadowing_directory(path):
+    """A `yaml.py` and a `keras.py` that fail if imported, beside a builder the spec names by
+    `module:function` (`localnets:net`), which must still be found there."""
     for name in ("yaml", "keras"):
-        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the {name}.py here was imported')\n")
-    # A builder the spec names by `module:function` is still found in the current directory.
-    (tmp_path / "localnets.py").write_text(
+        (path / f"{name}.py").write_text(f"raise ImportError('the {name}.py here was imported')\n")
+    (path / "localnets.py").write_text(
         "def net(info, units=8):\n"
         "    import keras\n"
         "    inputs = keras.Input(shape=info.input_shape)\n"
         "    x = keras.layers.Dense(units, activation='relu')(keras.layers.Flatten()(inputs))\n"
         "    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, "
         "activation='softmax')(x))\n")
+
+
+def test_modules_in_the_current_directory_do_not_shadow_packages(tmp_path):
+    # The console script, as users run it (`python -m` would put the directory first itself).
+    _shadowing_directory(tmp_path)
     (tmp_path / "spec.yaml").write_text("name: shadow\nmodel: {builder: 'localnets:net'}\n"
                                         "train: {epochs: 1}\nsearch: {algorithm: random, "
                                         "num_samples: 1}\n")
@@ -190,15 +195,7 @@ def test_trials_import_the_users_module_without_shadowing_packages(tmp_path):
     # A study run, as users run it: the trials find `localnets` in the current directory, and
     # the `yaml.py` and `keras.py` there shadow no installed package inside them (on
     # PYTHONPATH, or where Ray puts the driver's directory, they would: the study never ran).
-    for name in ("yaml", "keras"):
-        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the {name}.py here was imported')\n")
-    (tmp_path / "localnets.py").write_text(
-        "def net(info, units=8):\n"
-        "    import keras\n"
-        "    inputs = keras.Input(shape=info.input_shape)\n"
-        "    x = keras.layers.Dense(units, activation='relu')(keras.layers.Flatten()(inputs))\n"
-        "    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, "
-        "activation='softmax')(x))\n")
+    _shadowing_directory(tmp_path)
     (tmp_path / "spec.yaml").write_text(
         "name: shadow\ndata: {dataset: digits}\nmodel: {builder: 'localnets:net'}\n"
         "train: {epochs: 1, batch_size: 64}\nsearch: {algorithm: random, num_samples: 1}\n"
