@@ -82,14 +82,19 @@ def test_preview_prints_the_plan_without_training(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
-    spec = tmp_path / "hm.yaml"
-    spec.write_text("name: hm\nmodel: {hypermodel: 'tests.hypermodels:grid_mlp'}\n"
-                    "train: {epochs: 2}\nsearch: {algorithm: grid}\n"
-                    "objective: {metric: val_accuracy}\n")
+def _preview(tmp_path, text):
+    """`tunefleet preview` of a spec written from ``text`` (objective val_accuracy added): its
+    output, after checking it exited 0."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text + "objective: {metric: val_accuracy}\n")
     proc = _cli("preview", str(spec), cwd=tmp_path)
     assert proc.exit_code == 0, proc.output
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
+    out = _preview(tmp_path, "name: hm\nmodel: {hypermodel: 'tests.hypermodels:grid_mlp'}\n"
+                   "train: {epochs: 2}\nsearch: {algorithm: grid}\n")
     assert "hypermodel tests.hypermodels:grid_mlp" in out
     assert "grid: 6 trials" in out
     assert "units_1" in out and "if num_layers in [2]" in out
@@ -102,14 +107,9 @@ def test_preview_shows_asha_rungs(tmp_path):
 
 
 def test_preview_shows_hyperbands_brackets_as_ray_fills_them(tmp_path):
-    spec = tmp_path / "hb.yaml"
-    spec.write_text("name: hb\nmodel: {builder: cnn}\ntrain: {epochs: 12}\n"
-                    "search: {algorithm: random, num_samples: 6}\n"
-                    "scheduler: {name: hyperband, reduction_factor: 3}\n"
-                    "objective: {metric: val_accuracy}\n")
-    proc = _cli("preview", str(spec), cwd=tmp_path)
-    assert proc.exit_code == 0, proc.output
-    out = proc.stdout
+    out = _preview(tmp_path, "name: hb\nmodel: {builder: cnn}\ntrain: {epochs: 12}\n"
+                   "search: {algorithm: random, num_samples: 6}\n"
+                   "scheduler: {name: hyperband, reduction_factor: 3}\n")
     assert "may pause or stop trials at epochs 1, 3, 4, 9" in out
     assert "17 trials a round" in out
     assert "bracket 1  3 of 3 trials: no cut, trained to epoch 12" in out
