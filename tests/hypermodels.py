@@ -107,3 +107,120 @@ def metric_object_mlp(hp):
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy()])
     return model
+
+
+# -- HyperModel.fit written the ways KerasTuner's guides write it (tests/trainables/test_hypermodel_fit.py)
+
+
+def _small_mlp(units=16, compiled=True):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(units, activation="relu"),
+                              keras.layers.Dense(10, activation=None if not compiled else "softmax")])
+    if compiled:
+        model.compile(optimizer=keras.optimizers.Adam(0.01),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class FitXY(kt.HyperModel):
+    """``fit(self, hp, model, x, y, **kwargs)`` with a preprocessing switch and ``shuffle``
+    declared only in fit (KerasTuner's "Tune model training" guide)."""
+
+    def build(self, hp):
+        return _small_mlp()
+
+    def fit(self, hp, model, x, y, **kwargs):
+        if hp.Boolean("normalize"):
+            x = (x - x.mean()) / (x.std() + 1e-6)
+        return model.fit(x, y, shuffle=hp.Boolean("shuffle"), **kwargs)
+
+
+class FitNamedValidation(kt.HyperModel):
+    """``validation_data=None, callbacks=None`` as named parameters; the batch size in fit; a
+    constructor argument (so only an instance of it can be tuned)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, hp):
+        return _small_mlp(self.units)
+
+    def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
+        return model.fit(x, y, validation_data=validation_data, callbacks=callbacks,
+                         batch_size=hp.Choice("batch_size", [16, 64]), **kwargs)
+
+
+fit_instance = FitNamedValidation(units=12)
+
+
+class CustomLoop(kt.HyperModel):
+    """KerasTuner's custom-training-loop guide: build returns an uncompiled model, fit makes its
+    own optimizer and trains by hand. ``contract``, declared in fit, picks what it
+    hands back: the objective as a float, a dict of metrics, or only
+    ``callback.on_epoch_end(epoch, logs)`` calls (never set_model or on_epoch_begin)."""
+
+    def build(self, hp):
+        return _small_mlp(16, compiled=False)
+
+    def fit(self, hp, model, x, y, validation_data, callbacks=None, **kwargs):
+        import tensorflow as tf
+
+        contract = hp.Choice("contract", ["float", "dict", "callbacks"])
+        optimizer = keras.optimizers.Adam(0.01)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        x_val, y_val = validation_data
+        best = float("inf")
+        for epoch in range(kwargs.get("initial_epoch", 0), kwargs.get("epochs", 2)):
+            for start in range(0, len(x), 256):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y[start:start + 256], model(x[start:start + 256], training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            val = float(loss_fn(y_val, model(x_val)))
+            best = min(best, val)
+            if contract == "callbacks":
+                for callback in callbacks or []:
+                    callback.on_epoch_end(epoch, logs={"my_metric": val})
+        if contract == "float":
+            return best
+        if contract == "dict":
+            return {"my_metric": best, "final_val_loss": val}
+        return None
+
+
+def broken_build(hp):
+    """Fails in build, after declaring a hyperparameter."""
+    hp.Int("units", 8, 16, step=8)
+    raise ValueError("no model for this configuration")
+
+
+class FitRaises(kt.HyperModel):
+    """Fails in fit, after declaring a hyperparameter there."""
+
+    def build(self, hp):
+        return _small_mlp()
+
+    def fit(self, hp, model, x, y, **kwargs):
+        scale = hp.Choice("scale", [2, 3])
+        return model.fit(x.reshape(-1, 7 * scale), y, **kwargs)
+
+
+class FitWithoutHp(kt.HyperModel):
+    """Forgets ``hp`` in fit's signature."""
+
+    def build(self, hp):
+        return _small_mlp()
+
+    def fit(self, model, x, y):
+        return model.fit(x, y)
+
+
+class FitReturnsNothing(kt.HyperModel):
+    """A custom loop that neither returns its metrics nor calls its callbacks."""
+
+    def build(self, hp):
+        return _small_mlp()
+
+    def fit(self, hp, model, x, y, **kwargs):
+        model.train_on_batch(x[:8], y[:8])

@@ -97,12 +97,14 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
                address: Optional[str] = typer.Option(None, help="Ray address to continue on: "
                                                      "local, auto, host:port."),
                set_: Optional[List[str]] = typer.Option(
-                   None, "--set", help="Change the failure policy or the cluster: --set "
-                   "failure.max_retries=3 (only failure.* and cluster.*)."),
+                   None, "--set", help="Change the cluster, the failure policy, the time "
+                   "budget, or add trials: --set search.num_samples=40 (only cluster.*, "
+                   "failure.max_consecutive, search.num_samples, search.time_budget_s)."),
                report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
-    """Continue a study whose driver died or was stopped: finished trials are kept, the others
-    continue from their last checkpoint, and the searcher and scheduler carry on. Its storage
-    is read (and unpickled) as code: resume only studies you trust."""
+    """Continue a study whose driver died or was stopped, or add trials to a finished one
+    (--set search.num_samples=N): finished trials are kept, the others continue from their
+    last checkpoint, and the searcher and scheduler carry on. Its storage is read (and
+    unpickled) as code: resume only studies you trust."""
     from .study.runner import resume as resume_study
 
     try:
@@ -114,11 +116,16 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
 
 def _finish(result, report: bool) -> None:
     """Print the summary, write the report, and exit non-zero if the study did not succeed."""
+    from .study.failure_policy import budget_spent
+
     _print_summary(result)
     if report and result.summary.get("best"):
         _report_or_warn(result.location or str(result.path))
-    if result.summary.get("stopped"):
-        err.print(f"[bold red]study stopped[/]: {result.summary['stopped']}")
+    stopped = result.summary.get("stopped")
+    if stopped and budget_spent(stopped):  # a planned end: the study is what the budget bought
+        err.print(f"[bold]study ended[/]: {stopped}")
+    elif stopped:
+        err.print(f"[bold red]study stopped[/]: {stopped}")
         raise typer.Exit(1)
     if result.finished == 0:
         err.print("[bold red]no trial finished[/]: see the reasons above and in "

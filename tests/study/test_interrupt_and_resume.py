@@ -76,10 +76,10 @@ def test_an_interrupted_study_is_stopped_by_study_and_its_resume_fails_like_a_ru
 
 def test_resume_refuses_what_it_cannot_apply(tmp_path):
     out = CliRunner().invoke(app, ["resume", str(tmp_path / "nowhere"), "--set",
-                                   "search.num_samples=9"])
+                                   "search.seed=9"])
     assert out.exit_code == 2
-    assert ("--set search.num_samples: cannot change when a study resumes: its trials, searcher "
-            "and scheduler continue with the spec it started with, got 'search.num_samples=9'"
+    assert ("--set search.seed: cannot change when a study resumes: its trials, searcher "
+            "and scheduler continue with the spec it started with, got 'search.seed=9'"
             in " ".join(out.stderr.split()))
     # Allowed ones get as far as looking for the study.
     out = CliRunner().invoke(app, ["resume", str(tmp_path / "nowhere"), "--address", "auto",

@@ -183,7 +183,13 @@ def make_conditional_searcher(space: HypermodelSpace, algorithm: str, *, metric:
                 state = pickle.load(handle)
             if self._inner is not None and state["inner"] is not None:
                 self._inner.set_state(state["inner"])
-            self._sampler = state["sampler"]
+            restored = state["sampler"]
+            if (restored is not None and self._sampler is not None and restored.grid is not None
+                    and self._sampler.grid is not None
+                    and len(self._sampler.grid) > len(restored.grid)):
+                # A continued study repeats its grid more times: the same order, longer.
+                restored.grid = self._sampler.grid
+            self._sampler = restored
             self._index = int(state.get("index", 0))
 
     return ConditionalSearcher()

@@ -198,6 +198,9 @@ class _SearchBase(StrictModel):
     # and scheduler see the aggregate of the executions at every epoch.
     executions_per_trial: int = Field(1, ge=1, le=20)
     aggregate: Literal["mean", "median", "worst"] = "mean"
+    # Wall-clock seconds for the whole search (from when Ray starts its loop): then the study
+    # ends, the trials still running recorded as stopped by the study, no new ones started.
+    time_budget_s: Optional[float] = Field(None, gt=0)
 
 
 class GridSearchSpec(_SearchBase):

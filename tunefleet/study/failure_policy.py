@@ -6,8 +6,9 @@ Trial-side kinds (see ``trainables/watchdog.py``): an exception is an *error*, r
 last checkpoint up to ``failure.max_retries``; a NaN loss, running out of memory, or passing
 ``train.trial_timeout_s`` is a *failure*, recorded with its reason and not retried.
 
-Trials the study itself ends (the policy tripping, Ctrl-C, the driver stopping) are recorded
-in ``STUDY_STOPS_FILE``, so that they read ``stopped_by_study``, not as cut by the scheduler.
+Trials the study itself ends (the policy tripping, ``search.time_budget_s`` spent, Ctrl-C, the
+driver stopping) are recorded in ``STUDY_STOPS_FILE``, so that they read ``stopped_by_study``,
+not as cut by the scheduler.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ from ..reports.load import RETRIES_FILE
 from ..trainables.status import FAILED_REASONS, STUDY_STOPS_FILE, error_summary
 from ..trainables.watchdog import FailureRecord
 
-__all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED"]
+__all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED", "budget_spent"]
 
 INTERRUPTED = "the study was interrupted (Ctrl-C) or its driver stopped"
+_BUDGET = "the time budget (search.time_budget_s={}) was spent"
+
+
+def budget_spent(stopped: Optional[str]) -> bool:
+    """Whether a summary's ``stopped`` says the study ended because its time budget was spent
+    (a planned end, not a failure)."""
+    return stopped is not None and stopped.startswith(_BUDGET.split("{")[0])
 _ENDED = ("TERMINATED", "ERROR")  # Ray's Trial statuses of a trial that will not run again
 
 
@@ -64,9 +72,15 @@ def _upload_results(trial: Any) -> None:
                         destination_filesystem=storage.storage_filesystem)
 
 
-def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
+def FailureTracker(storage: Any, max_consecutive: Optional[int],
+                   time_budget_s: Optional[float] = None) -> Any:
     """A Ray Tune callback that is also the study's stopper (pass it as both); ``storage`` is
-    the study's :class:`~tunefleet.storage.StudyStorage`."""
+    the study's :class:`~tunefleet.storage.StudyStorage`.
+
+    It also keeps ``search.time_budget_s`` (``time_budget_s``), in place of Ray's
+    ``TuneConfig(time_budget_s=...)``: the budget runs from Ray's first step, as Ray's does,
+    but the stopper that ends the study must be the one that records which trials it cut; a
+    second clock in Ray could fire first and leave them reading as cut by the scheduler."""
     # Imported here, not at the top: importing Ray is slow.
     from ray.tune import Callback
     from ray.tune.stopper import Stopper
@@ -77,7 +91,11 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
             self.max_consecutive = max_consecutive
             self.streak: list[str] = []
             self.tripped: Optional[str] = None
+            self._tripped_why = "failure.max_consecutive stopped the study"
             self.interrupted = False
+            self.time_budget_s = time_budget_s
+            self._deadline: Optional[float] = None
+            self._trials: list = []  # Ray's own list of the study's trials, kept up to date
             # Trials still to run when the last step ended (Ray marks them TERMINATED when it
             # cleans up after an interruption, so their status then says nothing).
             self._live: list[str] = []
@@ -107,7 +125,10 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
         def on_step_end(self, iteration, trials, **info):
             self._live = [t.trial_id for t in trials if t.status not in _ENDED]
             if self.tripped is not None:  # trials the searcher added as the study stopped
-                self._record_stops(self._live, "failure.max_consecutive stopped the study")
+                self._record_stops(self._live, self._tripped_why)
+
+        def on_step_begin(self, iteration, trials, **info):
+            self._trials = trials
 
         def on_experiment_end(self, trials, **info):
             # The loop ends with trials still to run only if it was interrupted or stopped.
@@ -153,6 +174,15 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int]) -> Any:
             return False
 
         def stop_all(self) -> bool:
+            if self.tripped is None and self.time_budget_s is not None:
+                now = time.monotonic()
+                self._deadline = self._deadline or now + self.time_budget_s
+                if now >= self._deadline:
+                    budget = f"{self.time_budget_s:g}"
+                    self.tripped = self._tripped_why = _BUDGET.format(budget)
+                    # Ray stops these next (running or not yet started): recorded first.
+                    self._record_stops([t.trial_id for t in self._trials
+                                        if t.status not in _ENDED], self._tripped_why)
             return self.tripped is not None
 
     return _Tracker()

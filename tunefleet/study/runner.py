@@ -17,8 +17,14 @@ from ..data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_
 from ..schedulers import make_scheduler
 from ..search_spaces import make_searcher, to_ray_space, total_trials
 from ..search_spaces.conditional import make_conditional_searcher
+from ..search_spaces.continuation import continued
 from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
-from .failure_policy import INTERRUPTED, FailureTracker
+from .failure_policy import INTERRUPTED, FailureTracker, budget_spent
+from .resume_rules import RESUMABLE  # noqa: F401  (importable from here, as before)
+from .resume_rules import added_samples as _added_samples
+from .resume_rules import resume_overrides as _resume_overrides
+from .resume_rules import same_study as _same_study
+from .resume_rules import section_changes as _section_changes
 from ..spec import Experiment, SpecError, dump_yaml
 from ..storage import StudyStorage, experiment_storage, study_storage
 from .summary import StudyResult, summarize
@@ -67,6 +73,7 @@ class Prepared:
     dataset: Dataset
     hypermodel: Any = None
     space: Optional[HypermodelSpace] = None
+    fit_kwargs: Optional[dict[str, Any]] = None  # what tuner.search passes to every fit
 
     @property
     def info(self):
@@ -78,7 +85,9 @@ class Prepared:
         return total_trials(experiment)
 
 
-def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
+def _load_data(experiment: Experiment, data: Union[RawData, Dataset, None]) -> Dataset:
+    if isinstance(data, Dataset):  # split and shaped by the caller (the KerasTuner drop-in)
+        return data
     try:
         return load_dataset(experiment.data, data)
     except DataNotFoundError as exc:
@@ -90,34 +99,39 @@ def _load_data(experiment: Experiment, data: Optional[RawData]) -> Dataset:
         raise SpecError(field, str(exc), experiment.data.path or experiment.data.dataset) from None
 
 
-def _hypermodel_space(experiment: Experiment, hypermodel: Any,
-                      dataset: Dataset) -> tuple[Any, HypermodelSpace]:
+def _hypermodel_space(experiment: Experiment, hypermodel: Any, dataset: Dataset,
+                      fit_kwargs: Optional[dict[str, Any]] = None) -> tuple[Any, HypermodelSpace]:
     from ..search_spaces.hypermodel_space import UnsupportedHypermodel, discover_space
     from ..trainables.checks import check_hypermodel
+    from ..trainables.fit_contract import UserCodeError
     from ..trainables.hypermodel import HypermodelError, probe_hypermodel, resolve_hypermodel
+    from ..trainables.keras_tuner_fit import base_arguments
 
     ref = hypermodel if hypermodel is not None else experiment.model.hypermodel
     try:
         hm = resolve_hypermodel(ref)
-        space = discover_space(lambda values: probe_hypermodel(hm, values))
+        base = base_arguments(experiment, hm)
+        # fit runs on a few real rows (model.fit does nothing there), as KerasTuner calls it.
+        space = discover_space(lambda values: probe_hypermodel(
+            hm, values, dataset.training, fit_kwargs, base))
         if experiment.search.algorithm == "grid":
             space.grid_size()  # raises for continuous Floats
-    except (HypermodelError, UnsupportedHypermodel) as exc:
+    except (HypermodelError, UnsupportedHypermodel, UserCodeError) as exc:
         raise SpecError("model.hypermodel", str(exc), experiment.model.hypermodel) from None
     defaults = {p.name: p.hp.default for p in space.params}
-    check_hypermodel(experiment, hm, dataset.training, space.active(defaults))
+    check_hypermodel(experiment, hm, dataset.training, space.active(defaults), fit_kwargs)
     return hm, space
 
 
-def prepare(experiment: Experiment, data: Optional[RawData] = None,
-            hypermodel: Any = None) -> Prepared:
+def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
+            hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None) -> Prepared:
     """Everything checkable without Ray: load the data, check the spec against it, and for a
-    hypermodel discover its search space."""
+    hypermodel discover its search space (``fit_kwargs``: see :func:`run`)."""
     _local_modules(experiment)
     dataset = _load_data(experiment, data)
     if experiment.model.hypermodel or hypermodel is not None:
-        hm, space = _hypermodel_space(experiment, hypermodel, dataset)
-        return Prepared(dataset, hm, space)
+        hm, space = _hypermodel_space(experiment, hypermodel, dataset, fit_kwargs)
+        return Prepared(dataset, hm, space, fit_kwargs)
     check_experiment(experiment, dataset.info)
     return Prepared(dataset)
 
@@ -162,9 +176,17 @@ def _trainable(experiment: Experiment, prepared: Prepared) -> Any:
 
     return tune.with_resources(
         tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment,
-                             hypermodel=prepared.hypermodel),
+                             hypermodel=prepared.hypermodel, fit_kwargs=prepared.fit_kwargs),
         {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
     )
+
+
+def _num_samples(experiment: Experiment, prepared: Prepared) -> int:
+    """Ray's ``num_samples``: trials for a hypermodel's own searcher, repetitions of the
+    space for Ray's grid and random search."""
+    if prepared.space is not None:
+        return prepared.total_trials(experiment)
+    return experiment.search.num_samples
 
 
 def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
@@ -177,8 +199,7 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
         mode=experiment.objective.mode,
         search_alg=_searcher(experiment, prepared, max_concurrent),
         scheduler=make_scheduler(experiment),
-        num_samples=(prepared.total_trials(experiment) if hypermodel
-                     else experiment.search.num_samples),
+        num_samples=_num_samples(experiment, prepared),
         reuse_actors=experiment.resources.reuse,
         trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
     )
@@ -232,16 +253,19 @@ def _quiet_ray_warnings() -> None:
 
 
 def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]] = None, *,
-        overwrite: bool = False, data: Optional[RawData] = None,
-        hypermodel: Any = None) -> StudyResult:
+        overwrite: bool = False, data: Union[RawData, Dataset, None] = None,
+        hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None) -> StudyResult:
     """Validate, start or join Ray, run every trial, and return the finished study.
 
     ``data`` (see :func:`tunefleet.data.arrays_as_raw`) supplies arrays for ``dataset: arrays``;
-    ``hypermodel`` a KerasTuner hypermodel object instead of ``model.hypermodel``'s import path.
+    ``hypermodel`` a KerasTuner hypermodel object instead of ``model.hypermodel``'s import path;
+    ``fit_kwargs`` what ``tuner.search`` passes to every ``HyperModel.fit`` besides the data and
+    epochs (``callbacks``, ``class_weight``, ``sample_weight`` aligned with the training rows,
+    ...): given (even ``{}``), trials call ``fit`` once per execution as KerasTuner does.
     Every input problem raises :class:`SpecError` before any training starts.
     """
     experiment = as_experiment(spec, overrides)
-    prepared = prepare(experiment, data, hypermodel)
+    prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     storage = _check_study_dir(experiment, overwrite)
     _quiet_ray_warnings()
     cluster = connect(experiment)
@@ -259,7 +283,8 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         # dies can be resumed from anywhere.
         storage.upload("spec.yaml", "data", SPACE_FILE)
         max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
-        tracker = FailureTracker(storage, experiment.failure.max_consecutive)
+        tracker = FailureTracker(storage, experiment.failure.max_consecutive,
+                                 experiment.search.time_budget_s)
         tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker)
         return _fit(tuner, experiment, storage, cluster,
                     {"max_concurrent_trials": max_concurrent}, tracker)
@@ -267,57 +292,12 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         disconnect(cluster)
 
 
-# What a resumed study may change: where it runs and when its failure policy stops it. The
-# rest is in the state Ray restores (trials' configurations, resources and retry budgets,
-# searcher, scheduler).
-RESUMABLE = ("cluster.", "failure.max_consecutive")
-
-
-def _resume_overrides(overrides: list[str]) -> list[str]:
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if key == "failure.max_retries":
-            raise SpecError(f"--set {key}", "cannot change when a study resumes: Ray keeps "
-                            "each trial's retry budget with the trial, so the trials it "
-                            "restores would keep the old one", item, fix="resume without it, "
-                            "or start a new study with `tunefleet run --overwrite` or another "
-                            "name")
-        if not key.startswith(RESUMABLE):
-            raise SpecError(f"--set {key}", "cannot change when a study resumes: its trials, "
-                            "searcher and scheduler continue with the spec it started with",
-                            item, fix="resume without it (resume accepts cluster.*, "
-                            "failure.max_consecutive and --address), or start a new study with `tunefleet "
-                            "run --overwrite` or another name")
-    return overrides
-
-
-def _same_study(stored: Experiment, given: Experiment) -> None:
-    """SpecError if ``given`` (the SPEC of `run --resume`) differs from the study's own spec
-    in more than what a resume may change."""
-    a, b = stored.to_dict(), given.to_dict()
-    differ = sorted(k for k in {*a, *b} - {"output", "cluster", "failure"} if a.get(k) != b.get(k))
-    if differ:
-        raise SpecError("--resume", f"SPEC differs from the spec {experiment_storage(stored).location} was "
-                        f"started with, in {', '.join(differ)}; a resumed study continues "
-                        "with its own", fix="resume with the spec it started with (or "
-                        "`tunefleet resume DIR`), or start a new study with --overwrite or "
-                        "another name")
-
-
-def _section_changes(stored: Experiment, given: Experiment) -> list[str]:
-    """The ``cluster``/``failure`` values in which ``given`` (the SPEC of `run --resume`)
-    differs from the study's own, as overrides: applied if a resume may change them, refused
-    otherwise, never ignored."""
-    a, b = stored.to_dict(), given.to_dict()
-    return [f"{section}.{key}={json.dumps(value)}" for section in ("cluster", "failure")
-            for key, value in b[section].items() if a[section].get(key) != value]
-
-
 def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
-                    tracker: Any) -> Any:
+                    tracker: Any, search_alg: Any = None) -> Any:
     """Ray Tune's restore, with this run's failure policy: Ray restores the run's callbacks
     and stopper from the study's state, where the old tracker writes to where the study was
-    and reports its stop to nobody."""
+    and reports its stop to nobody. ``search_alg``, if given, replaces the study's own search
+    algorithm (before Ray restores its state into it): a continued study's."""
     from ray import tune
 
     tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
@@ -333,19 +313,25 @@ def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Pr
     run_config.stop = tracker
     run_config.failure_config = tune.FailureConfig(
         max_failures=experiment.failure.max_retries, fail_fast=False)
+    if search_alg is not None:
+        local._tune_config.search_alg = search_alg
     return tuner
 
 
 def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[str]] = None, *,
-           data: Optional[RawData] = None, hypermodel: Any = None,
-           spec: Optional[Experiment] = None) -> StudyResult:
-    """Continue a study whose driver died or was stopped (Ray Tune's restore): finished trials
-    are kept, unfinished ones continue from their last checkpoint, and the searcher and
-    scheduler carry on from their saved state. ``location`` is the study's directory or URI
-    (``output.storage/<name>``); ``overrides`` may change ``cluster.*`` and ``failure.*`` only
-    (anything else is refused); ``spec``, the spec the caller meant to run, must match the
-    study's own; ``data``/``hypermodel`` as for :func:`run`, when the study was started with
-    Python objects rather than names."""
+           data: Union[RawData, Dataset, None] = None, hypermodel: Any = None,
+           spec: Optional[Experiment] = None,
+           fit_kwargs: Optional[dict[str, Any]] = None) -> StudyResult:
+    """Continue a study whose driver died or was stopped (Ray Tune's restore), or add trials to
+    it: finished trials are kept, unfinished ones continue from their last checkpoint, and the
+    searcher and scheduler carry on from their saved state. ``location`` is the study's
+    directory or URI (``output.storage/<name>``); ``overrides`` may change ``cluster.*``,
+    ``failure.max_consecutive``, ``search.time_budget_s`` (a budget for this run) and
+    ``search.num_samples``: a larger number adds new trials until the study holds that many
+    (× the grid for grid search), the same number adds none, a smaller one is refused; anything
+    else is refused. ``spec``, the spec the caller meant to run, must match the study's own
+    except in those fields; ``data``/``hypermodel``/``fit_kwargs`` as for :func:`run`, when the study was
+    started with Python objects rather than names."""
     from ray import tune
 
     from ..spec import apply_overrides
@@ -360,11 +346,12 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
         raise SpecError(storage.location, "holds no study to resume (no spec.yaml or no Ray Tune "
                         "state)", fix="pass the directory or URI `tunefleet run` wrote: "
                         "output.storage/<name>, or start it again with `tunefleet run`")
-    stored = apply_overrides(yaml.safe_load(spec_text), overrides)
+    original = yaml.safe_load(spec_text)
     # The study may have been moved (or copied from a cluster): it continues where it is.
-    output = stored.setdefault("output", {})
+    output = original.setdefault("output", {})
     output.pop("dir", None)
     output["storage"] = storage.root
+    stored = apply_overrides(original, overrides)
     if stored.get("name") != storage.name:
         raise SpecError(storage.location, f"its spec is named {stored.get('name')!r}, but Ray "
                         "Tune keeps a study in a directory of the same name",
@@ -376,11 +363,15 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
         if changes:
             overrides = [*overrides, *changes]
             experiment = Experiment.from_dict(apply_overrides(stored, changes))
+    more = _added_samples(Experiment.from_dict(original), experiment, overrides,
+                          storage.location)
     # A study the failure policy stopped stays stopped: Ray ended its trials and its searcher.
+    # One whose time budget ran out also starts the trials it had not created yet.
     earlier = json.loads(storage.read_text("summary.json") or "{}").get("stopped")
     if earlier and earlier.startswith(INTERRUPTED):
         earlier = None
-    prepared = prepare(experiment, data, hypermodel)
+    reopen = budget_spent(earlier)
+    prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     _quiet_ray_warnings()
     cluster = connect(experiment)
     try:
@@ -390,8 +381,14 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
             storage.local_dir.mkdir(parents=True, exist_ok=True)
             dump_yaml(experiment.to_dict(), storage.local_dir / "spec.yaml")
             storage.upload("spec.yaml")
-        tracker = FailureTracker(storage, experiment.failure.max_consecutive)
-        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker)
+        tracker = FailureTracker(storage, experiment.failure.max_consecutive,
+                                 experiment.search.time_budget_s)
+        search_alg = None
+        if more or reopen:
+            max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
+            search_alg = continued(_searcher(experiment, prepared, max_concurrent),
+                                   _num_samples(experiment, prepared), reopen)
+        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg)
         return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier)
     finally:
         disconnect(cluster)

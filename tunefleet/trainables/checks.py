@@ -3,7 +3,7 @@ the builder imports, every tuned name lands somewhere, metrics exist for the tas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ..data import DataInfo, TrainingData
 from ..spec import TUNABLE_TRAIN_FIELDS, Experiment, SpecError
@@ -130,34 +130,56 @@ def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
 
 
 def check_hypermodel(experiment: Experiment, hypermodel: Any, data: TrainingData,
-                     config: dict[str, Any]) -> list[str]:
-    """Train the default configuration for one epoch on a few rows, in the driver, to learn the
-    metric names the hypermodel's own compile() reports; the objective and every monitored
-    metric must be one of them. Returns the reported names."""
+                     config: dict[str, Any],
+                     fit_kwargs: Optional[dict[str, Any]] = None) -> list[str]:
+    """Train the default configuration for one epoch on a few rows, in the driver, calling
+    ``hypermodel.fit`` as KerasTuner (and the trials) do, to learn the metric names it reports:
+    what its callbacks saw plus what it returned (a History, a dict, or the objective as a
+    float). The objective and every monitored metric must be one of them. Returns the names."""
     import keras
 
-    from .keras_trainable import build_trial_model, fit_arguments
+    from .fit_contract import (EpochRecorder, UserCodeError, call_user, convert_result,
+                               copy_callbacks, fit_call, recorder_callback)
+    from .hypermodel import HypermodelError, build_hypermodel, hypermodel_reference
+    from .keras_tuner_fit import base_arguments
 
-    rows = min(len(data.y_train), 64)
+    name = experiment.model.hypermodel or hypermodel_reference(hypermodel)
     try:
-        trial = build_trial_model(experiment, data.info, config, hypermodel, seed=0)
-        history = trial.fit(data.x_train[:rows], data.y_train[:rows],
-                            validation_data=(data.x_val[:rows], data.y_val[:rows]), epochs=1,
-                            **fit_arguments(experiment, trial.settings, hypermodel))
-    except Exception as exc:  # the user's code may fail in any way: say where, stop here
-        # Chained, so the user's own traceback stays reachable below this message.
-        raise SpecError("model.hypermodel", f"training the default configuration {config} "
-                        f"for one epoch on {rows} rows failed: {type(exc).__name__}: {exc}",
-                        experiment.model.hypermodel, fix="fix build_model (or fit) so that "
-                        "it trains on this data") from exc
+        callbacks = copy_callbacks((fit_kwargs or {}).get("callbacks"))
+    except UserCodeError as exc:
+        raise SpecError("callbacks", str(exc), (fit_kwargs or {}).get("callbacks"),
+                        fix="pass Keras callback objects") from None
+    rows = min(len(data.y_train), 64)
+    recorder = EpochRecorder()
+    try:
+        keras.utils.set_random_seed(0)
+        model, hp = build_hypermodel(hypermodel, config, checked=True)
+        args, kwargs = fit_call(data, fit_kwargs, base_arguments(experiment, hypermodel), 1,
+                                [*callbacks, recorder_callback(recorder)], rows=rows)
+        result = call_user(hypermodel, "fit", hp, model, *args, **kwargs)
+        whose = "'s compiled model" if getattr(model, "compiled", False) else ""
+    except (HypermodelError, UserCodeError) as exc:
+        raise SpecError("model.hypermodel", f"training the default configuration for one "
+                        f"epoch on {rows} rows failed: {exc}", name,
+                        fix="fix build_model (or fit) so that it trains on this data") from None
     finally:
         keras.backend.clear_session()
-    reported = [*(history.history if history is not None else {}), "epoch"]
+    returned = convert_result(result, experiment.objective.metric)
+    seen = [k for entry in [*recorder.logs, *returned] for k in entry]
+    if not seen:
+        raise SpecError("model.hypermodel", f"{name}'s fit returned {type(result).__name__} "
+                        "and never called on_epoch_end of the callbacks it was given, so no "
+                        "trial could report a metric", name, fix="return model.fit(...)'s "
+                        "History, a dict of metrics, or the objective's value as a float, or "
+                        "call callback.on_epoch_end(epoch, logs) for each callback in "
+                        "callbacks (KerasTuner's contract)")
+    reported = [*dict.fromkeys(seen), "epoch"]
     for field, metric in _monitored(experiment):
         if metric not in reported:
-            raise SpecError(field, "the hypermodel's compiled model never reports this metric",
+            raise SpecError(field, f"the hypermodel{whose} never reports this metric",
                             metric, fix=f"{suggest(metric, reported)}it reports: "
-                            f"{', '.join(reported)} (add metrics in its model.compile)")
+                            f"{', '.join(reported)} (add metrics in its model.compile, or "
+                            "return or log them from its fit)")
     return reported
 
 

@@ -5,7 +5,7 @@ come from the trial's configuration."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 __all__ = ["resolve_hypermodel", "build_hypermodel", "hypermodel_reference", "HypermodelError",
            "overrides_fit", "active_values", "probe_hypermodel"]
@@ -72,15 +72,41 @@ def resolve_hypermodel(ref: Union[str, Any]) -> Any:
 
 
 def hypermodel_reference(obj: Any) -> str:
-    """``module:name`` that :func:`resolve_hypermodel` turns back into ``obj`` when it is a
-    function or HyperModel class in an importable module; otherwise a description."""
+    """``module:name`` that :func:`resolve_hypermodel` turns back into ``obj``: a function or
+    HyperModel class in an importable module, or a HyperModel instance that is a module's
+    attribute (its constructor arguments kept); otherwise a description."""
     target = getattr(obj, "build_fn", obj)
     if not callable(target) or (hasattr(target, "build") and not isinstance(target, type)):
-        target = type(target)  # a HyperModel instance: its class, built with no arguments
+        found = _instance_attribute(target)
+        if found is not None:
+            return found
+        target = type(target)  # an instance no module holds: its class, built with no arguments
     module, name = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
     if module and name and module != "__main__" and "<" not in name:
         return f"{module}:{name}"
     return f"<python object {name or type(obj).__name__}>"
+
+
+def _instance_attribute(obj: Any) -> Optional[str]:
+    """``module:attr`` of a module-level variable holding exactly ``obj`` (its class's module
+    first, then every imported module but ``__main__``, which trials cannot import)."""
+    import sys
+
+    first = getattr(type(obj), "__module__", None)
+    names = [first] if first in sys.modules else []
+    names += [n for n in list(sys.modules) if n != first]
+    for module_name in names:
+        module = sys.modules.get(module_name)
+        if module is None or module_name == "__main__" or module_name.startswith("_"):
+            continue
+        try:
+            attrs = vars(module)
+        except TypeError:
+            continue
+        for attr, value in list(attrs.items()):
+            if value is obj and not attr.startswith("_"):
+                return f"{module_name}:{attr}"
+    return None
 
 
 def overrides_fit(hypermodel: Any) -> bool:
@@ -95,47 +121,67 @@ def active_values(hp: Any) -> dict[str, Any]:
             if hp.is_active(h) and h.name in hp.values}
 
 
-def build_hypermodel(hypermodel: Any, values: dict[str, Any]) -> tuple[Any, Any]:
+def build_hypermodel(hypermodel: Any, values: dict[str, Any],
+                     checked: bool = False) -> tuple[Any, Any]:
     """Build (and, as KerasTuner requires, compile) the model for ``values``.
 
     Returns ``(model, hp)``; ``hp`` is the real ``keras_tuner.HyperParameters`` the user's code
-    saw, so it also records which hyperparameters were active.
+    saw, so it also records which hyperparameters were active. A hypermodel with its own
+    ``fit`` may return an uncompiled model (a custom training loop makes its own optimizer).
+    ``checked``: errors in the user's code become :class:`HypermodelError`s naming their line
+    (in the driver; a trial keeps the original exception for Ray's retries and memory checks).
     """
+    from .fit_contract import UserCodeError, call_user
+
     kt = _keras_tuner()
     hp = kt.HyperParameters()
     hp.values.update(values)
-    model = hypermodel.build(hp)
+    try:
+        model = call_user(hypermodel, "build", hp) if checked else hypermodel.build(hp)
+    except UserCodeError as exc:
+        raise HypermodelError(str(exc)) from None
     if model is None or not hasattr(model, "fit"):
         raise HypermodelError(f"{hypermodel.name}.build(hp) returned {type(model).__name__}, not "
                               "a Keras model; return the model")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
-        raise HypermodelError(f"{hypermodel.name}.build(hp) returned an uncompiled model; call "
-                              "model.compile(optimizer=..., loss=..., metrics=[...]) before "
-                              "returning it, as KerasTuner requires")
+        if not overrides_fit(hypermodel):
+            raise HypermodelError(f"{hypermodel.name}.build(hp) returned an uncompiled model; "
+                                  "call model.compile(optimizer=..., loss=..., metrics=[...]) "
+                                  "before returning it, as KerasTuner requires (or train it in "
+                                  "your own HyperModel.fit)")
+        if not hasattr(model, "optimizer"):
+            object.__setattr__(model, "optimizer", None)  # checkpoints read it
     return model, hp
 
 
-class _NoTraining:
-    """Stands in for the model inside ``HyperModel.fit`` while the search space is discovered:
-    the user's ``fit`` runs (so the hyperparameters it declares are found) but nothing trains."""
-
-    def __init__(self, model: Any):
-        self._model = model
-
-    def fit(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-
-def probe_hypermodel(hypermodel: Any, values: dict[str, Any]) -> Any:
-    """Build for ``values`` without training and return the ``HyperParameters`` it declared."""
+def probe_hypermodel(hypermodel: Any, values: dict[str, Any], data: Any = None,
+                     fit_kwargs: Optional[dict[str, Any]] = None,
+                     base: Optional[dict[str, Any]] = None, rows: int = 8) -> Any:
+    """Build for ``values`` and, for a hypermodel with its own ``fit``, call it as KerasTuner
+    does on ``rows`` rows of ``data`` with ``model.fit`` doing nothing (a custom loop runs on
+    those rows), so hyperparameters declared in ``fit`` are found too (without ``data``, only
+    a ``fit`` that can be called without it, ``fit(hp, model, *args, **kwargs)``). Returns the
+    ``HyperParameters`` it declared; errors in the user's code are :class:`HypermodelError`s."""
     import keras
 
-    model, hp = build_hypermodel(hypermodel, values)
-    if overrides_fit(hypermodel):
-        hypermodel.fit(hp, _NoTraining(model))
-    del model
-    keras.backend.clear_session()
+    from .fit_contract import UserCodeError, call_user, copy_callbacks, fit_call, takes
+
+    model, hp = build_hypermodel(hypermodel, values, checked=True)
+    try:
+        if overrides_fit(hypermodel):
+            history = keras.callbacks.History()
+            history.history = {}
+            object.__setattr__(model, "fit", lambda *a, **k: history)  # no training here
+            if data is not None:
+                callbacks = copy_callbacks((fit_kwargs or {}).get("callbacks"))
+                args, kwargs = fit_call(data, fit_kwargs, base or {"verbose": 0}, 1, callbacks,
+                                        rows=rows)
+                call_user(hypermodel, "fit", hp, model, *args, **kwargs)
+            elif takes(hypermodel.fit, hp, model):  # no data: only a fit(hp, model, *args)
+                call_user(hypermodel, "fit", hp, model)
+    except UserCodeError as exc:
+        raise HypermodelError(str(exc)) from None
+    finally:
+        del model
+        keras.backend.clear_session()
     return hp

@@ -121,11 +121,13 @@ def _callback(**hooks: Callable[..., None]):
 
 
 def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experiment,
-                hypermodel: Any = None) -> None:
+                hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None) -> None:
     """Ray Tune function trainable for one trial of ``experiment``.
 
     Wrapped with ``tune.with_parameters`` so ``data`` (and a hypermodel) travel once through
-    the object store. Exceptions propagate (Ray retries them, ``failure.max_retries``); running
+    the object store. A hypermodel with its own ``fit``, or any hypermodel given
+    ``fit_kwargs`` (``tuner.search``'s arguments), trains in one-call mode
+    (keras_tuner_fit.py). Exceptions propagate (Ray retries them, ``failure.max_retries``); running
     out of memory or past ``train.trial_timeout_s`` is recorded as a failure instead.
     """
     from ray import tune
@@ -137,7 +139,7 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
         return
     watchdog = Watchdog(experiment.train.trial_timeout_s, record).start()
     try:
-        _train(config, data, experiment, hypermodel, watchdog)
+        _train(config, data, experiment, hypermodel, watchdog, fit_kwargs)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -151,7 +153,8 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
 
 
 def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
-           hypermodel: Any, watchdog: Watchdog) -> None:
+           hypermodel: Any, watchdog: Watchdog,
+           fit_kwargs: Optional[dict[str, Any]] = None) -> None:
     from ray import tune
 
     # A reused trial process waits this long for the previous trial's thread to end. Ray's
@@ -167,6 +170,11 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
     import keras
 
     keras.backend.clear_session()  # a reused trial process starts each trial clean
+    from .keras_tuner_fit import one_call_mode, train_one_call
+
+    if one_call_mode(hypermodel, fit_kwargs):
+        train_one_call(config, data, experiment, hypermodel, fit_kwargs, watchdog)
+        return
     n = experiment.search.executions_per_trial
     trial_seed = derive_seed(experiment.search.seed, config)
     strategy = make_strategy(experiment.train.distribute)
