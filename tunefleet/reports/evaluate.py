@@ -20,7 +20,7 @@ from .export import export_best_model
 from .load import StudyData
 
 __all__ = ["TestReport", "evaluate_best", "classification_metrics", "regression_metrics",
-           "NoCheckpointError"]
+           "NoCheckpointError", "restore_model"]
 
 
 class NoCheckpointError(SpecError):
@@ -111,6 +111,28 @@ def _hypermodel(study: StudyData, hypermodel: Any) -> Any:
                         "itself: tunefleet.report(dir, hypermodel=build_model)") from None
 
 
+def restore_model(study: StudyData, row: Any, hypermodel: Any, meta: dict[str, Any],
+                  execution: int = 0) -> Any:
+    """Trial ``row``'s model (built as the trial built it) with the state of its best
+    checkpoint (``execution``'s, for a trial of several executions)."""
+    model, _ = _restored(study, row, _hypermodel(study, hypermodel), _info(meta), execution)
+    return model
+
+
+def _restored(study: StudyData, row: Any, hm: Any, info: DataInfo,
+              execution: int) -> tuple[Any, dict[str, Any]]:
+    exp = study.experiment
+    trial_dir = study.path / f"trial_{row['trial_id']}"
+    config = json.loads((trial_dir / "params.json").read_text())
+    n = exp.search.executions_per_trial
+    trial = build_trial_model(exp, info, config, hm,
+                              execution_seed(derive_seed(exp.search.seed, config), execution))
+    if not trial.model.built:  # a Sequential without an Input builds at its first batch
+        trial.model.build((None, *info.input_shape))
+    meta = load_state(execution_dir(Path(row["checkpoint"]), execution, n), trial.model)
+    return trial.model, meta
+
+
 def _score(report: TestReport, y_test: np.ndarray, y_pred: np.ndarray,
            scores: Optional[np.ndarray], info: DataInfo) -> dict[str, float]:
     if info.task == "regression":
@@ -152,19 +174,20 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False,
                         n_test=int(len(y_test)), metrics={})
     runs, first = [], None
     for k in range(n):
-        trial = build_trial_model(exp, info, config, hm, execution_seed(trial_seed, k))
         if retrain:
+            trial = build_trial_model(exp, info, config, hm, execution_seed(trial_seed, k))
             epochs = _retrain(exp, trial, int(best["best_epoch"] or trial.settings.epochs), hm)
             report.source = f"retrained on train+validation for {epochs} epochs (--retrain)"
+            model = trial.model
         else:
-            meta = load_state(execution_dir(Path(best["checkpoint"]), k, n), trial.model)
+            model, meta = _restored(study, best, hm, info, k)
             report.source = f"checkpoint {Path(best['checkpoint']).relative_to(study.path)}"
             report.epoch = int(meta["epoch"])
             report.validation = _validation(study, report.trial_id, report.epoch)
-        y_pred, scores = predict(trial.model, x_test, info.task)
+        y_pred, scores = predict(model, x_test, info.task)
         runs.append(_score(report, y_test, y_pred, scores, info))
         if first is None:
-            first = trial.model
+            first = model
     report.metrics = {m: float(np.mean([r[m] for r in runs])) for m in runs[0]}
     if n > 1:
         report.source += f"; mean of {n} executions"

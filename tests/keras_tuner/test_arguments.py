@@ -1,0 +1,212 @@
+"""The drop-in tuners' arguments: KerasTuner's that map onto the spec, and the ones refused
+with a message that says why (never ignored); search()'s inputs. No Ray: nothing trains."""
+
+from __future__ import annotations
+
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import tunefleet.keras_tuner as kt
+from tests.keras_tuner import user_code
+from tunefleet.keras_tuner.inputs import search_inputs
+from tunefleet.spec import Experiment, SpecError
+
+
+def _spec(tuner, epochs: int = 2) -> dict:
+    return Experiment.from_dict(tuner._args.spec(tuner.project_name, epochs, "m:f")).to_dict()
+
+
+def test_the_names_a_script_uses_are_keras_tuners_own():
+    assert kt.HyperModel is keras_tuner.HyperModel
+    assert kt.HyperParameters is keras_tuner.HyperParameters
+    assert kt.Objective is keras_tuner.Objective
+    with pytest.raises(AttributeError, match="SklearnTuner"):
+        kt.SklearnTuner  # noqa: B018
+
+
+def test_keras_tuner_arguments_map_onto_the_spec(tmp_path):
+    tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy", max_trials=7,
+                            seed=11, executions_per_trial=2, max_retries_per_trial=1,
+                            max_consecutive_failed_trials=4, directory=tmp_path,
+                            project_name="p", resources_per_trial={"cpu": 2},
+                            max_concurrent=3, time_budget_s=60)
+    spec = _spec(tuner, epochs=5)
+    assert spec["search"]["algorithm"] == "random"
+    assert spec["search"]["num_samples"] == 7 and type(spec["search"]["num_samples"]) is int
+    assert spec["search"]["seed"] == 11
+    assert spec["search"]["executions_per_trial"] == 2
+    assert spec["search"]["max_concurrent"] == 3
+    assert spec["search"]["time_budget_s"] == 60
+    assert spec["failure"] == {"max_retries": 1, "max_consecutive": 4}
+    assert spec["resources"]["cpu"] == 2.0
+    assert spec["train"]["epochs"] == 5
+    assert spec["scheduler"]["name"] == "asha"
+    assert spec["output"]["storage"] == str(tmp_path)
+    assert tuner.project_dir == str(tmp_path / "p")
+
+
+def test_bayesian_optimization_is_tpe_and_hyperband_is_asha(tmp_path):
+    bo = kt.BayesianOptimization(user_code.build_model, objective="val_accuracy", max_trials=4,
+                                 num_initial_points=2, directory=tmp_path)
+    assert _spec(bo)["search"]["algorithm"] == "hyperopt"
+    assert _spec(bo)["search"]["n_initial_points"] == 2
+    hb = kt.Hyperband(user_code.build_model, objective="val_accuracy", max_epochs=9, factor=3,
+                      directory=tmp_path)
+    spec = _spec(hb, epochs=100)  # search(epochs=) gives way to max_epochs, as in KerasTuner
+    oracle = keras_tuner.oracles.HyperbandOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_epochs=9, factor=3)
+    brackets = range(oracle._get_num_brackets())
+    assert spec["search"]["num_samples"] == sum(oracle._get_size(b, 0) for b in brackets) == 17
+    assert spec["train"]["epochs"] == 9
+    assert spec["scheduler"] == {"name": "asha", "max_t": 9, "reduction_factor": 3.0,
+                                 "grace_period": 1, "brackets": 1}
+    twice = kt.Hyperband(user_code.build_model, objective="val_accuracy", max_epochs=9,
+                         hyperband_iterations=2, scheduler="hyperband", directory=tmp_path)
+    assert _spec(twice)["search"]["num_samples"] == 34
+    assert _spec(twice)["scheduler"]["name"] == "hyperband"
+
+
+def test_the_objective_as_keras_tuner_takes_it(tmp_path):
+    f1 = kt.RandomSearch(user_code.build_model, objective=kt.Objective("val_f1", "max"),
+                         directory=tmp_path)
+    assert _spec(f1)["objective"] == {"metric": "val_f1", "mode": "max"}
+    loss = kt.RandomSearch(user_code.build_model, objective=["val_loss"], directory=tmp_path)
+    assert _spec(loss)["objective"]["metric"] == "val_loss"
+    assert Experiment.from_dict(loss._args.spec("p", 1, "m:f")).objective.direction == "min"
+    default = kt.RandomSearch(user_code.CustomLoop(), directory=tmp_path)
+    assert _spec(default)["objective"] == {"metric": "default_objective", "mode": "min"}
+
+
+@pytest.mark.parametrize("make, field, pattern", [
+    (lambda: kt.RandomSearch(user_code.build_model, optimizer="adam"), "optimizer",
+     "compile it there"),
+    (lambda: kt.RandomSearch(user_code.build_model, metrics=["mae"]), "metrics",
+     "add the metrics there"),
+    (lambda: kt.RandomSearch(user_code.build_model, max_model_size=10), "max_model_size",
+     "parameter count"),
+    (lambda: kt.RandomSearch(user_code.build_model, distribution_strategy=object()),
+     "distribution_strategy", "train.distribute"),
+    (lambda: kt.RandomSearch(user_code.build_model, tuner_id="chief"), "tuner_id",
+     "max_concurrent"),
+    (lambda: kt.BayesianOptimization(user_code.build_model, alpha=0.1), "alpha", "TPE"),
+    (lambda: kt.GridSearch(user_code.build_model, max_trials=3), "max_trials", "whole|every"),
+    (lambda: kt.Hyperband(user_code.build_model, factor=1), "factor", "at least 2"),
+    (lambda: kt.Hyperband(user_code.build_model, scheduler="median"), "scheduler",
+     "itself a scheduler"),
+    (lambda: kt.RandomSearch(user_code.build_model, resources_per_trial={"GPU": 1}),
+     "resources_per_trial", "'cpu' and 'gpu'"),
+    (lambda: kt.RandomSearch(user_code.build_model, objective=["val_loss", "val_accuracy"]),
+     "objective", "one objective"),
+    (lambda: kt.RandomSearch(user_code.build_model, objective="val_my_score"), "objective",
+     "direction"),
+    (lambda: kt.RandomSearch(None), "hypermodel", "required"),
+])
+def test_arguments_tunefleet_cannot_honour_are_refused(make, field, pattern):
+    with pytest.raises(SpecError, match=pattern) as info:
+        make()
+    assert info.value.field == field
+
+
+def test_unknown_arguments_and_custom_run_trial_are_errors():
+    with pytest.raises(TypeError, match="max_trails"):
+        kt.RandomSearch(user_code.build_model, max_trails=3)
+
+    class Custom(kt.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            return 1.0
+
+    with pytest.raises(SpecError, match="HyperModel.fit"):
+        Custom(user_code.build_model)
+
+
+def test_search_takes_fit_arguments_as_keras_binds_them():
+    x, y, xv, yv = user_code.digits()
+    weights = np.linspace(0.5, 1.5, len(x))
+    early = tf.keras.callbacks.EarlyStopping(patience=1)
+    got = search_inputs((x, y), {"epochs": 3, "validation_split": 0.25, "batch_size": 16,
+                                 "sample_weight": weights, "class_weight": {0: 2.0},
+                                 "callbacks": [early], "shuffle": False})
+    cut = int(np.floor(len(x) * 0.75))  # Keras' split: the last rows, unshuffled
+    assert np.array_equal(got.x, x[:cut]) and np.array_equal(got.validation[0], x[cut:])
+    assert np.array_equal(got.fit_kwargs["sample_weight"], weights[:cut])
+    assert got.epochs == 3 and type(got.epochs) is int
+    assert got.fit_kwargs["batch_size"] == 16 and got.fit_kwargs["shuffle"] is False
+    assert got.fit_kwargs["class_weight"] == {0: 2.0}
+    assert got.fit_kwargs["callbacks"] == [early]
+    assert got.fit_kwargs["verbose"] == 0
+    frame = search_inputs((pd.DataFrame(x.reshape(len(x), -1)), pd.Series(y)),
+                          {"validation_data": (xv.reshape(len(xv), -1), yv)})
+    assert isinstance(frame.x, np.ndarray) and frame.x.shape == (len(x), 64)
+
+
+def test_a_small_tf_data_dataset_is_read_into_arrays_and_an_endless_one_refused():
+    x, y, xv, yv = user_code.digits()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    got = search_inputs((dataset,), {"validation_data": (xv, yv)})
+    assert np.array_equal(got.x, x) and np.array_equal(got.y, y)
+    assert any("1,200 examples" in note for note in got.notes)
+    with pytest.raises(SpecError, match="infinite or unknown") as info:
+        search_inputs((dataset.repeat(),), {"validation_data": (xv, yv)})
+    assert "NumPy" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, field, pattern", [
+    ({}, "validation_data", "validation_split=0.2"),
+    ({"validation_split": 0.2, "validation_freq": 2}, "validation_freq", "every epoch"),
+    ({"validation_split": 0.2, "steps_per_epoch": 3}, "steps_per_epoch", "whole epochs"),
+    ({"validation_split": 0.2, "epochs": 0}, "epochs", "positive"),
+    ({"validation_data": (np.zeros((3, 8, 8, 1)), np.zeros(3), np.ones(3))}, "validation_data",
+     "sample weights"),
+])
+def test_search_inputs_tunefleet_cannot_take_are_refused(kwargs, field, pattern):
+    x, y, _, _ = user_code.digits()
+    with pytest.raises(SpecError, match=pattern) as info:
+        search_inputs((x, y), kwargs)
+    assert info.value.field == field
+
+
+def _discovered(hypermodel) -> dict:
+    from tunefleet.search_spaces.hypermodel_space import discover_space
+    from tunefleet.trainables.hypermodel import probe_hypermodel
+
+    space = discover_space(lambda values: probe_hypermodel(hypermodel, values))
+    return {p.name: p for p in space.params}
+
+
+def test_declared_hyperparameters_override_the_code_as_in_keras_tuner(tmp_path):
+    hp = kt.HyperParameters()
+    hp.Fixed("lr", 0.005)
+    hp.Int("num_layers", 1, 2)  # narrower than the code's 1..3
+    tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy",
+                            hyperparameters=hp, directory=tmp_path)
+    params = _discovered(tuner.hypermodel)
+    assert params["lr"].kind == "fixed" and params["lr"].hp.value == 0.005
+    assert params["num_layers"].values == [1, 2]
+    assert "units_2" not in params  # only a third layer would declare it
+    assert params["activation"].kind == "choice"  # undeclared: still tuned
+
+    frozen = kt.RandomSearch(user_code.build_model, objective="val_accuracy",
+                             hyperparameters=hp, tune_new_entries=False, directory=tmp_path)
+    params = _discovered(frozen.hypermodel)
+    assert params["activation"].kind == "fixed"
+    assert params["activation"].hp.value == "relu"  # the code's default
+    assert params["num_layers"].values == [1, 2]
+
+    strict = kt.RandomSearch(user_code.build_model, objective="val_accuracy",
+                             hyperparameters=hp, allow_new_entries=False, directory=tmp_path)
+    with pytest.raises(Exception, match="allow_new_entries"):
+        _discovered(strict.hypermodel)
+
+
+def test_search_space_summary_before_a_search_and_no_oracle(tmp_path, capsys):
+    tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy", directory=tmp_path)
+    tuner.search_space_summary()
+    out = capsys.readouterr().out
+    assert out.startswith("Search space summary\nDefault search space size: ")
+    assert "num_layers (Int)" in out and "lr (Float)" in out and "'sampling': 'log'" in out
+    with pytest.raises(AttributeError, match="get_best_hyperparameters"):
+        tuner.oracle  # noqa: B018
+    assert tuner.get_best_hyperparameters() == [] and tuner.get_best_models() == []

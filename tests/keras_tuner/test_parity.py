@@ -1,0 +1,144 @@
+"""The same KerasTuner user code (tests/keras_tuner/user_code.py) run by KerasTuner itself and
+by tunefleet.keras_tuner with only the import changed: both finish, the best model evaluates,
+and the best hyperparameters build the model with the user's own code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tests.keras_tuner import user_code
+
+pytestmark = pytest.mark.slow
+
+MODULES = ["keras_tuner", "tunefleet.keras_tuner"]
+
+
+def _case(name: str, kt):
+    """(hypermodel, objective, labels one-hot?) of each case, built with module ``kt``."""
+    return {
+        "function": (user_code.build_model, "val_accuracy", True),
+        "fit_override": (user_code.MyHyperModel(), "val_accuracy", False),
+        "custom_loop": (user_code.CustomLoop(), kt.Objective("my_metric", direction="min"),
+                        False),
+    }[name]
+
+
+def _search(module: str, case: str, directory: Path, max_trials: int):
+    kt = importlib.import_module(module)
+    hypermodel, objective, one_hot = _case(case, kt)
+    x, y, xv, yv = user_code.digits()
+    if one_hot:
+        y, yv = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(yv, 10)
+    ours = {"max_concurrent": 2} if module.startswith("tunefleet") else {}
+    if ours and case == "function":  # no ASHA cut: every trial must meet the user's callback
+        ours["scheduler"] = "fifo"
+    tuner = kt.RandomSearch(hypermodel, objective=objective, max_trials=max_trials, seed=3,
+                            directory=str(directory), project_name=case, overwrite=True, **ours)
+    if case == "function":
+        # The user's callback runs inside the trials: no epoch after the first gains the
+        # min_delta of 1.0, so it stops every trial after 2 of its 3 epochs.
+        stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", min_delta=1.0, patience=1)
+        tuner.search(x, y, epochs=3, validation_data=(xv, yv), callbacks=[stop])
+    else:
+        tuner.search(x, y, epochs=2, validation_data=(xv, yv))
+    return tuner, (xv, yv)
+
+
+@pytest.mark.parametrize("case", ["function", "fit_override", "custom_loop"])
+def test_the_same_user_code_runs_under_keras_tuner_and_tunefleet(case, tmp_path, ray_local):
+    found = {}
+    for module in MODULES:
+        tuner, (xv, yv) = _search(module, case, tmp_path / module, max_trials=2)
+        best_hp = tuner.get_best_hyperparameters()[0]
+        assert type(best_hp).__name__ == "HyperParameters"
+        # The user's own code builds the winner from the returned hyperparameters.
+        hypermodel = _case(case, importlib.import_module(module))[0]
+        rebuilt = hypermodel(best_hp) if callable(hypermodel) and not hasattr(
+            hypermodel, "build") else hypermodel.build(best_hp)
+        assert isinstance(rebuilt, keras.Model)
+        model = tuner.get_best_models()[0]
+        assert isinstance(model, keras.Model)
+        if case == "custom_loop":  # the loop's model is uncompiled in both
+            model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=["accuracy"])
+        results = model.evaluate(xv, yv, verbose=0, return_dict=True)
+        # Restored weights, not a fresh model: far above chance (0.1).
+        assert results["accuracy"] > 0.3, (module, results)
+        found[module] = (tuner, best_hp, results)
+    tuner, best_hp, results = found["tunefleet.keras_tuner"]
+    kt_tuner, kt_hp, _ = found["keras_tuner"]
+    # tunefleet discovers the whole space up front; KerasTuner learns it trial by trial.
+    assert {p.name for p in kt_hp.space} <= {p.name for p in best_hp.space}
+    if case == "fit_override":  # declared only in fit
+        assert {"normalize", "shuffle", "batch_size"} <= {p.name for p in best_hp.space}
+    summary = json.loads((Path(tuner.project_dir) / "summary.json").read_text())
+    assert summary["trials"]["total"] == 2
+    assert summary["scheduler"] == ("fifo" if case == "function" else "asha")
+    if case == "function":
+        trials = tuner.result.trials
+        assert list(trials["epochs_trained"]) == [2, 2]
+        assert set(trials["status"]) == {"early_stopped"}
+    if case != "custom_loop":  # the restored model is the best epoch's, measured again
+        best = summary["best"]["metrics"]["val_accuracy"]
+        assert results["accuracy"] == pytest.approx(best, abs=1e-4)
+    for name, value in best_hp.values.items():
+        declared = next(p for p in best_hp.space if p.name == name)
+        kind = type(declared).__name__
+        if kind == "Int":
+            assert type(value) is int, (name, value)
+        if kind == "Boolean":
+            assert type(value) is bool, (name, value)
+
+
+def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
+    """4 trials, then max_trials=6 on a re-created tuner: 2 new trials, the 4 old untouched."""
+    import tunefleet.keras_tuner as kt
+
+    x, y, xv, yv = user_code.digits()
+    args = dict(objective="val_accuracy", seed=5, directory=str(tmp_path), project_name="cont",
+                max_concurrent=2)
+    first = kt.RandomSearch(user_code.MyHyperModel(), max_trials=4, **args)
+    first.search(x, y, epochs=1, validation_data=(xv, yv))
+    study = Path(first.project_dir)
+    before = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/result.json")}
+    params = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/params.json")}
+    assert len(before) == 4
+
+    again = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args)
+    assert len(again.get_best_hyperparameters(10)) == 4  # reloaded before searching
+    assert isinstance(again.get_best_models(1)[0], keras.Model)
+    again.search(x, y, epochs=1, validation_data=(xv, yv))
+    after = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/result.json")}
+    assert len(after) == 6
+    assert {k: after[k] for k in before} == before
+    assert {k: (study / k / "params.json").read_bytes() for k in params} == params
+    new = [json.loads((study / k / "params.json").read_text()) for k in after if k not in before]
+    old = [json.loads(v) for v in params.values()]
+    assert all(n not in old for n in new)
+    assert len(again.get_best_hyperparameters(10)) == 6
+    again.results_summary(2)
+    out = capsys.readouterr().out
+    assert f"Results summary\nResults in {again.project_dir}\nShowing 2 best trials\n" in out
+    assert 'Objective(name="val_accuracy", direction="max")' in out
+    assert out.count(" summary\nHyperparameters:\n") == 2 and out.count("Score: ") == 2
+    report = again.report()
+    assert (Path(report.out_dir) / "report.html").is_file()
+    assert set(report.importance.names) <= {"units", "normalize", "shuffle", "batch_size"}
+
+    # A third tuner asking for what the study holds adds nothing.
+    third = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args)
+    third.search(x, y, epochs=1, validation_data=(xv, yv))
+    assert len(list(study.glob("trial_*/result.json"))) == 6
+    # Other settings are refused, naming the way out.
+    with pytest.raises(Exception, match="overwrite=True") as info:
+        kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args).search(
+            x, y, epochs=3, validation_data=(xv, yv))
+    assert "train.epochs" in str(info.value)
+    assert np.isfinite(json.loads((study / "summary.json").read_text())["best"]["metrics"][
+        "val_accuracy"])
