@@ -70,3 +70,47 @@ def tiny_spec(tmp_path: Path, **sections: Any) -> dict[str, Any]:
     }
     spec.update(sections)
     return spec
+
+
+@pytest.fixture(scope="session")
+def hyperband_study(ray_local, tmp_path_factory):
+    """One real HyperBand study (max_t 3, eta 2.5, 5 trials; see ``hyperband_spec``) for
+    tests/study/test_studies.py (pause and resume from checkpoints) and
+    tests/schedulers/test_cut_epochs.py (cuts only where preview says)."""
+    from tunefleet import run
+
+    return run(hyperband_spec(tmp_path_factory.mktemp("hyperband")))
+
+
+def hyperband_spec(tmp_path: Path) -> dict[str, Any]:
+    """Ray's first bracket trains 2 trials uncut; its second halves 3 trials at epoch 1
+    (pausing the others there) and stops the 2 survivors at int(2.5) = 2."""
+    return tiny_spec(tmp_path, name="hyperband_cuts",
+                     search={"algorithm": "random", "num_samples": 5, "seed": 3},
+                     scheduler={"name": "hyperband", "reduction_factor": 2.5},
+                     train={"epochs": 3, "batch_size": 64})
+
+
+@pytest.fixture(scope="session")
+def no_trial_finishes(ray_local, tmp_path_factory):
+    """`tunefleet run` (in this process) of a study none of whose trials finishes, with a
+    relative ``output.storage``: units 8 runs out of memory (failed), 9 raises (errored), no
+    retries. For tests/test_cli.py (exit code) and tests/study/test_failures.py (records).
+    Returns the CLI result and the directory it ran in."""
+    from typer.testing import CliRunner
+
+    from tunefleet.cli import app
+
+    path = tmp_path_factory.mktemp("no_trial_finishes")
+    (path / "all_fail.yaml").write_text(
+        "name: all_fail\ndata: {dataset: digits}\n"
+        "model: {builder: 'tests.study.merged_models:failing_mlp', "
+        "params: {oom_on_units: 8, fail_on_units: 9}}\n"
+        "train: {epochs: 1, batch_size: 64}\nsearch_space: {units: {type: grid, values: [8, 9]}}\n"
+        "search: {algorithm: grid}\nfailure: {max_retries: 0}\noutput: {storage: results}\n")
+    here = os.getcwd()
+    os.chdir(path)
+    try:
+        return CliRunner().invoke(app, ["run", "all_fail.yaml"]), path
+    finally:
+        os.chdir(here)

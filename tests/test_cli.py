@@ -38,16 +38,16 @@ def _cli(*args: str, cwd: Path):
 @pytest.mark.slow
 def test_run_example_spec_with_overrides(tmp_path):
     proc = _tunefleet("run", str(ROOT / "examples" / "digits_cnn.yaml"),
-                      "--set", "search.num_samples=3", "--set", "train.epochs=3",
+                      "--set", "search.num_samples=2", "--set", "train.epochs=2",
                       "--set", "scheduler.grace_period=1", "--set", f"output.storage={tmp_path}",
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best val_accuracy" in proc.stdout
     study = tmp_path / "digits_cnn"
     summary = json.loads((study / "summary.json").read_text())
-    assert summary["trials"]["total"] == 3 and summary["search"] == "hyperopt"
+    assert summary["trials"]["total"] == 2 and summary["search"] == "hyperopt"
     assert summary["best"]["metrics"]["val_accuracy"] > 0.3
-    assert "num_samples: 3" in (study / "spec.yaml").read_text()
+    assert "num_samples: 2" in (study / "spec.yaml").read_text()
     # The run ends with its report: test metrics of the best model and the HTML.
     test = json.loads((study / "report" / "test_metrics.json").read_text())
     assert test["trial_id"] == summary["best"]["trial_id"] and 0 < test["metrics"]["accuracy"] <= 1
@@ -100,6 +100,12 @@ def test_preview_shows_a_hypermodels_discovered_space(tmp_path):
     assert "units_1" in out and "if num_layers in [2]" in out
 
 
+def test_preview_shows_the_time_budget(tmp_path):
+    out = _preview(tmp_path, "name: tb\ndata: {dataset: digits}\n"
+                   "search: {algorithm: random, num_samples: 3, time_budget_s: 90}\n")
+    assert "random: 3 trials; ends after 90 s (search.time_budget_s)" in out
+
+
 def test_preview_shows_asha_rungs(tmp_path):
     proc = _cli("preview", str(ROOT / "examples" / "digits_cnn.yaml"), cwd=tmp_path)
     assert proc.exit_code == 0, proc.output
@@ -119,22 +125,16 @@ def test_preview_shows_hyperbands_brackets_as_ray_fills_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_exit_code_is_1_when_no_trial_finishes(ray_local, tmp_path):
-    spec = tmp_path / "all_fail.yaml"
-    spec.write_text(f"""
-name: all_fail
-model: {{builder: "tests.builders:small_mlp", params: {{units: 8, fail_on_units: 8}}}}
-train: {{epochs: 1}}
-search: {{algorithm: random, num_samples: 2}}
-failure: {{max_retries: 0}}
-output: {{storage: {tmp_path}}}
-""")
-    proc = _cli("run", str(spec), cwd=tmp_path)
+def test_exit_code_is_1_when_no_trial_finishes(no_trial_finishes):
+    """A study whose trials all fail or error exits 1, names each trial's reason, and records
+    no best trial (the study is conftest's, shared with tests/study/test_failures.py)."""
+    proc, path = no_trial_finishes
     assert proc.exit_code == 1, proc.output[-2000:]
     assert "no trial finished" in proc.stderr
-    assert "deliberate failure for units=8" in proc.stdout
-    summary = json.loads((tmp_path / "all_fail" / "summary.json").read_text())
-    assert summary["trials"]["errored"] == 2 and summary["best"] is None
+    assert "deliberate failure for units=9" in proc.stdout
+    summary = json.loads((path / "results" / "all_fail" / "summary.json").read_text())
+    assert summary["trials"]["errored"] == 1 and summary["trials"]["failed"] == 1
+    assert summary["best"] is None
 
 
 def test_report_of_a_directory_that_is_not_a_study(tmp_path):

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import tiny_spec
-from tunefleet import Experiment, SpecError, run
+from tests.conftest import hyperband_spec
+from tunefleet import Experiment, SpecError
 from tunefleet.schedulers import TIME_ATTR, Bracket, brackets, cut_epochs, make_scheduler
 
 
@@ -115,20 +115,19 @@ def _history(result, trial_id: str) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_a_hyperband_study_pauses_and_stops_trials_only_at_previewed_epochs(ray_local, tmp_path):
-    # max_t 3, eta 2.5: Ray's first bracket trains 2 trials uncut; its second halves 3 trials at
-    # epoch 1 and stops the 2 survivors at int(2.5) = 2 (the old formula said only 1).
-    spec = tiny_spec(tmp_path, name="hyperband_cuts",
-                     search={"algorithm": "random", "num_samples": 5, "seed": 3},
-                     scheduler={"name": "hyperband", "reduction_factor": 2.5},
-                     train={"epochs": 3, "batch_size": 64})
-    exp = Experiment.from_dict(spec)
+def test_a_hyperband_study_pauses_and_stops_trials_only_at_previewed_epochs(hyperband_study,
+                                                                           tmp_path):
+    """max_t 3, eta 2.5: Ray's first bracket trains 2 trials uncut; its second halves 3 trials
+    at epoch 1 and stops the 2 survivors at int(2.5) = 2 (the old formula said only 1). The
+    study is conftest's, shared with tests/study/test_studies.py."""
+    exp = Experiment.from_dict(hyperband_spec(tmp_path))
     previewed = cut_epochs(exp)
     assert previewed == [1, 2]
     assert brackets(exp, 5) == [
         Bracket(rungs=(), stop=3, budget=3, size=2, trials=2),
         Bracket(rungs=(1,), stop=2, budget=3, keep=(2,), size=3, trials=3)]
-    result = run(spec)
+    result = hyperband_study
+    assert len(result.trials) == 5
     ended_early, paused = set(), set()
     for trial_id in result.trials["trial_id"]:
         history = _history(result, trial_id)

@@ -26,31 +26,34 @@ def _grid(tmp_path, name, builder, params, units, **sections):
                      train={"epochs": 2, "batch_size": 64}, **sections)
 
 
-def test_an_error_is_retried_then_recorded_and_the_study_finishes(ray_local, tmp_path):
-    spec = _grid(tmp_path, "retry", "tests.builders:small_mlp", {"fail_on_units": 13},
-                 [8, 13], failure={"max_retries": 2})
+@pytest.fixture(scope="module")
+def failure_grid(ray_local, tmp_path_factory):
+    """One grid, two trials at a time, up to 2 retries each: units 8 is fine, 9 hangs past the
+    12 s timeout, 13 runs out of memory, 14 raises an error (NaN losses: test_studies.py)."""
+    spec = _grid(tmp_path_factory.mktemp("failures"), "failures",
+                 "tests.study.merged_models:failing_mlp",
+                 {"fail_on_units": 14, "hang_on_units": 9, "oom_on_units": 13}, [8, 9, 13, 14],
+                 failure={"max_retries": 2})
+    spec["train"]["trial_timeout_s"] = 12
     result = run(spec)
-    rows = result.trials.set_index("config/units")
+    return result, result.trials.set_index("config/units")
+
+
+def test_an_error_is_retried_then_recorded_and_the_study_finishes(failure_grid):
+    """An error is retried max_retries times, each retry recorded, then the trial is errored
+    and the others finish."""
+    result, rows = failure_grid
     assert rows.loc[8, "status"] == "completed" and rows.loc[8, "retries"] == 0
-    assert rows.loc[13, "status"] == "errored" and rows.loc[13, "retries"] == 2
-    assert "deliberate failure for units=13" in rows.loc[13, "reason"]
-    retries = json.loads((result.path / f"trial_{rows.loc[13, 'trial_id']}" / "retries.json").read_text())
+    assert rows.loc[14, "status"] == "errored" and rows.loc[14, "retries"] == 2
+    assert "deliberate failure for units=14" in rows.loc[14, "reason"]
+    retries = json.loads((result.path / f"trial_{rows.loc[14, 'trial_id']}" / "retries.json").read_text())
     assert len(retries) == 2 and all("deliberate failure" in r["error"] for r in retries)
 
 
-def test_nan_memory_and_timeout_are_failures_that_are_not_retried(ray_local, tmp_path):
-    # units 9 hangs past the timeout, 13 runs out of memory, 8 is fine (NaN losses:
-    # tests/test_studies.py).
-    spec = tiny_spec(
-        tmp_path, name="failures",
-        model={"builder": "tests.builders:troubled_mlp",
-               "params": {"hang_on_units": 9, "oom_on_units": 13}},
-        search={"algorithm": "grid"},
-        search_space={"units": {"type": "grid", "values": [8, 9, 13]}},
-        train={"epochs": 2, "batch_size": 64, "trial_timeout_s": 12},
-        failure={"max_retries": 2})
-    result = run(spec)
-    rows = result.trials.set_index("config/units")
+def test_nan_memory_and_timeout_are_failures_that_are_not_retried(failure_grid):
+    """In the same study (max_retries 2): a timeout and a MemoryError are failures, not
+    retried."""
+    _, rows = failure_grid
     assert rows.loc[8, "status"] == "completed"
     assert rows.loc[9, "status"] == "failed"
     assert "timed out after 12 s" in rows.loc[9, "reason"]
@@ -89,29 +92,20 @@ def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(tmp_path)
     assert trials["retries"][0] == 1  # retried like an error, once, then recorded as failed
 
 
-def test_out_of_memory_with_a_relative_storage_fails_the_study(ray_local, tmp_path, monkeypatch):
-    # output.storage: results is relative, and trials run in directories of their own: the
-    # trial's failure record must still land in the study, and the study must fail.
-    from typer.testing import CliRunner
-
-    from tunefleet.cli import app
-
-    (tmp_path / "oom.yaml").write_text(
-        "name: oom_relative\ndata: {dataset: digits}\n"
-        "model: {builder: 'tests.builders:troubled_mlp', params: {units: 8, oom_on_units: 8}}\n"
-        "train: {epochs: 1, batch_size: 64}\nsearch: {algorithm: random, num_samples: 1}\n"
-        "failure: {max_retries: 0}\noutput: {storage: results}\n")
-    monkeypatch.chdir(tmp_path)
-    out = CliRunner().invoke(app, ["run", "oom.yaml", "--no-report"])
+def test_out_of_memory_with_a_relative_storage_fails_the_study(no_trial_finishes):
+    """output.storage: results is relative, and trials run in directories of their own: the
+    trial's failure record must still land in the study, and the study must fail (conftest's
+    CLI run, shared with tests/test_cli.py)."""
+    out, path = no_trial_finishes
     assert out.exit_code == 1, out.output[-3000:]
     assert "no trial finished" in out.stderr
-    study = tmp_path / "results" / "oom_relative"
-    trials = pd.read_csv(study / "trials.csv")
-    assert trials["status"].tolist() == ["failed"]
-    assert "ran out of memory: MemoryError" in trials["reason"][0]  # from its failure.json
+    study = path / "results" / "all_fail"
+    trials = pd.read_csv(study / "trials.csv").set_index("config/units")
+    assert trials.loc[8, "status"] == "failed"
+    assert "ran out of memory: MemoryError" in trials.loc[8, "reason"]  # from its failure.json
     assert len(list(study.glob("trial_*/failure.json"))) == 1
     # The study's record names the absolute location the trials wrote to.
-    assert f"storage: {(tmp_path / 'results').resolve()}\n" in (study / "spec.yaml").read_text()
+    assert f"storage: {(path / 'results').resolve()}\n" in (study / "spec.yaml").read_text()
 
 
 def test_the_trials_a_tripped_policy_ends_are_stopped_by_study_not_by_the_scheduler(

@@ -4,6 +4,7 @@ resume, seeding, and trials that fail without taking the study down."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -36,19 +37,17 @@ def test_asha_on_digits_learns_and_stops_weak_trials(ray_local, tmp_path):
     assert result.summary["trials"]["stopped_by_scheduler"] == len(stopped)
 
 
-def test_hyperband_pauses_and_resumes_from_checkpoints(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="hyperband",
-                     search={"algorithm": "random", "num_samples": 6, "seed": 5},
-                     scheduler={"name": "hyperband", "reduction_factor": 2},
-                     train={"epochs": 4, "batch_size": 64})
-    result = run(spec)
+def test_hyperband_pauses_and_resumes_from_checkpoints(hyperband_study):
+    """Synchronous HyperBand pauses trials at its milestones; a paused trial resumes from its
+    checkpoint (the study is conftest's, shared with tests/schedulers/test_cut_epochs.py)."""
+    result = hyperband_study
     resumed = 0
     for trial_id in result.trials["trial_id"]:
         history = _history(result, trial_id)
         # Epochs continue across a pause: 1, 2, ... with no restart and no repeat.
         assert history["epoch"].tolist() == list(range(1, len(history) + 1))
         assert (history["epoch"] == history["training_iteration"]).all()
-        assert history["epoch"].max() <= 4
+        assert history["epoch"].max() <= 3
         restored = history["iterations_since_restore"] < history["training_iteration"]
         resumed += bool(restored.any())
     assert resumed >= 1, "HyperBand paused no trial, so nothing was resumed"
@@ -60,14 +59,31 @@ def _configs(result) -> list[tuple]:
     return sorted(tuple(round(float(v), 12) for v in row) for row in result.trials[cols].values)
 
 
-def test_same_seed_same_configs_other_seed_other_configs(ray_local, tmp_path):
-    # End to end for random search; HyperOpt's seeding is checked on its searcher in
-    # tests/search_spaces/test_convert.py (the same guarantee without three more studies).
-    def study(seed: int, name: str):
-        search = {"algorithm": "random", "num_samples": 2, "seed": seed}
-        return run(tiny_spec(tmp_path, name=name, search=search, train={"epochs": 1}))
+@pytest.fixture(scope="module")
+def seeded_studies(ray_local, tmp_path_factory):
+    """Random search, 2 trials of 1 epoch each: a study with seed 7; the same spec run again
+    (refused: the directory holds a study); then with overwrite=True (seed 7 again); and a
+    study with seed 8. Returns (first, first's trial ids, the refusal, again, other)."""
+    out = tmp_path_factory.mktemp("seeds")
 
-    first, again, other = study(7, "a"), study(7, "b"), study(8, "c")
+    def spec(seed: int, name: str) -> dict:
+        return tiny_spec(out, name=name, train={"epochs": 1},
+                         search={"algorithm": "random", "num_samples": 2, "seed": seed})
+
+    first = run(spec(7, "twice"))
+    try:
+        run(spec(7, "twice"))
+        refused = None
+    except SpecError as exc:
+        refused = exc
+    again = run(spec(7, "twice"), overwrite=True)
+    return first, first.trials["trial_id"].tolist(), refused, again, run(spec(8, "other"))
+
+
+def test_same_seed_same_configs_other_seed_other_configs(seeded_studies):
+    """End to end for random search; HyperOpt's seeding is checked on its searcher in
+    tests/search_spaces/test_convert.py (the same guarantee without three more studies)."""
+    first, _, _, again, other = seeded_studies
     assert _configs(first) == _configs(again)
     assert _configs(first) != _configs(other)
     # The trial seeds come from search.seed too.
@@ -79,25 +95,39 @@ def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path)
         tmp_path, name="failures",
         model={"builder": "tests.builders:small_mlp", "params": {"fail_on_units": 13}},
         search={"algorithm": "grid"},
-        search_space={"units": {"type": "grid", "values": [8, 13, 16]},
+        search_space={"units": {"type": "grid", "values": [8, 13]},
                       "explode": {"type": "grid", "values": [False, True]}},
-        train={"epochs": 3, "batch_size": 64}, failure={"max_retries": 0})
+        train={"epochs": 2, "batch_size": 64}, failure={"max_retries": 0})
     result = run(spec)
     by_status = result.trials.groupby("status").size().to_dict()
-    assert by_status == {"completed": 2, "failed": 2, "errored": 2}
+    assert by_status == {"completed": 1, "failed": 1, "errored": 2}
     errored = result.trials[result.trials["status"] == "errored"]
     assert (errored["config/units"] == 13).all()
     assert errored["reason"].str.contains("deliberate failure for units=13").all()
     failed = result.trials[result.trials["status"] == "failed"]
     assert failed["reason"].str.contains("loss became NaN at epoch 1").all()
     assert (failed["epochs_trained"] == 1).all()
-    assert result.best_config["explode"] is False and result.finished == 2
+    assert result.best_config["explode"] is False and result.finished == 1
 
 
-def test_max_concurrent_limits_trials_running_at_once(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="serial", train={"epochs": 2},
-                     search={"algorithm": "random", "num_samples": 3, "max_concurrent": 1})
-    result = run(spec)
+@pytest.fixture(scope="module")
+def serial_sgd_study(ray_local, tmp_path_factory):
+    """Two trials one at a time (max_concurrent 1), SGD with momentum and a step schedule
+    (halved every 2 epochs), and EarlyStopping that no epoch after the first can satisfy
+    (patience 2): each trial stops at epoch 3 of 4."""
+    spec = tiny_spec(tmp_path_factory.mktemp("serial"), name="serial",
+                     search={"algorithm": "random", "num_samples": 2, "max_concurrent": 1},
+                     search_space={"optimizer": {"type": "choice", "values": ["sgd"]}},
+                     train={"epochs": 4, "batch_size": 64, "learning_rate": 0.05, "momentum": 0.9,
+                            "lr_schedule": {"type": "step", "drop": 0.5, "every": 2},
+                            "early_stopping": {"monitor": "val_loss", "patience": 2,
+                                               "min_delta": 100.0}})
+    return run(spec)
+
+
+def test_max_concurrent_limits_trials_running_at_once(serial_sgd_study):
+    result = serial_sgd_study
+    assert len(result.trials) == 2
     spans = []
     for trial_id in result.trials["trial_id"]:
         history = _history(result, trial_id)
@@ -109,24 +139,18 @@ def test_max_concurrent_limits_trials_running_at_once(ray_local, tmp_path):
     assert result.summary["cluster"]["max_concurrent_trials"] == 1
 
 
-def test_early_stopping_ends_a_trial_and_says_so(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="early", search={"algorithm": "random", "num_samples": 1},
-                     train={"epochs": 8, "batch_size": 64, "early_stopping": {
-                         "monitor": "val_loss", "patience": 1, "min_delta": 100.0}})
-    result = run(spec)
-    row = result.trials.iloc[0]
-    assert row["status"] == "early_stopped"
-    assert row["epochs_trained"] == 2  # epoch 1 sets the baseline, epoch 2 fails to improve by 100
+def test_early_stopping_ends_a_trial_and_says_so(serial_sgd_study):
+    for _, row in serial_sgd_study.trials.iterrows():
+        assert row["status"] == "early_stopped"
+        # Epoch 1 sets the baseline, epochs 2 and 3 fail to improve by 100: patience 2 is spent.
+        assert row["epochs_trained"] == 3
 
 
-def test_training_aids_run_and_change_the_learning_rate(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="aids", search={"algorithm": "random", "num_samples": 1},
-                     search_space={"optimizer": {"type": "choice", "values": ["sgd"]}},
-                     train={"epochs": 4, "batch_size": 64, "learning_rate": 0.05, "momentum": 0.9,
-                            "lr_schedule": {"type": "step", "drop": 0.5, "every": 2}})
-    result = run(spec)
-    history = _history(result, result.trials["trial_id"].iloc[0])
-    assert history["lr"].round(6).tolist() == [0.05, 0.05, 0.025, 0.025]
+def test_training_aids_run_and_change_the_learning_rate(serial_sgd_study):
+    result = serial_sgd_study
+    for trial_id in result.trials["trial_id"]:
+        history = _history(result, trial_id)
+        assert history["lr"].round(6).tolist() == [0.05, 0.05, 0.025]
 
 
 @pytest.mark.parametrize("dataset, metric, mode", [("diabetes", "val_mae", "min"),
@@ -163,14 +187,14 @@ def test_gpu_trials_on_a_cluster_without_gpus_are_refused(ray_local, tmp_path):
     assert not (tmp_path / "results" / "gpu" / "summary.json").exists()
 
 
-def test_existing_study_is_not_overwritten_unless_asked(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="twice", search={"algorithm": "random", "num_samples": 1},
-                     train={"epochs": 1})
-    first = run(spec)
-    with pytest.raises(SpecError, match=r"^output\.storage: .*twice already holds a study.*--overwrite"):
-        run(spec)
-    again = run(spec, overwrite=True)
-    assert again.trials["trial_id"].tolist() != first.trials["trial_id"].tolist()
+def test_existing_study_is_not_overwritten_unless_asked(seeded_studies):
+    """A second run into a study's directory is refused; with overwrite it replaces it."""
+    _, first_ids, refused, again, _ = seeded_studies
+    assert isinstance(refused, SpecError), "the second run was not refused"
+    assert re.match(r"^output\.storage: .*twice already holds a study.*--overwrite", str(refused),
+                    re.S), str(refused)
+    assert again.trials["trial_id"].tolist() != first_ids
+    assert again.path.name == "twice" and len(list(again.path.glob("trial_*"))) == 2
 
 
 def test_overwrite_refuses_a_directory_that_is_not_a_study(tmp_path):
