@@ -43,6 +43,7 @@ class Plan:
     concurrent: int | None
     objective: str
     output: str
+    time_budget_s: float | None = None
 
 
 def collect_plan(experiment: Experiment) -> Plan:
@@ -78,6 +79,7 @@ def collect_plan(experiment: Experiment) -> Plan:
         gpu=experiment.resources.gpu, reuse_processes=experiment.resources.reuse,
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
+        time_budget_s=experiment.search.time_budget_s,
         output=experiment_storage(experiment).location,
     )
 
@@ -142,7 +144,9 @@ def render_plan(plan: Plan) -> str:
         ("Model", plan.builder),
         ("Search", f"{plan.search}: {plan.trials} trials{grid}" + (
             f", each trained {plan.executions} times (executions_per_trial)"
-            if plan.executions > 1 else "")),
+            if plan.executions > 1 else "") + (
+            f"; ends after {plan.time_budget_s:g} s (search.time_budget_s)"
+            if plan.time_budget_s else "")),
         *(("  " + k, v) for k, v in plan.space.items()),
         ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; {cuts}"),
         *_bracket_lines(plan),
