@@ -158,7 +158,12 @@ class CustomLoop(kt.HyperModel):
     """KerasTuner's custom-training-loop guide: build returns an uncompiled model, fit makes its
     own optimizer and trains by hand. ``contract``, declared in fit, picks what it
     hands back: the objective as a float, a dict of metrics, or only
-    ``callback.on_epoch_end(epoch, logs)`` calls (never set_model or on_epoch_begin)."""
+    ``callback.on_epoch_end(epoch, logs)`` calls (never set_model or on_epoch_begin). Three more
+    hand a value back the way KerasTuner's guides do besides calling callbacks: ``fit_float``
+    (the getting-started HyperRegressor: ``model.fit(x, y, **kwargs)``, whose logs lack the
+    objective, then ``return float(...)``), ``fit_dict`` (the same returning a dict) and
+    ``hard_coded`` (a loop that runs 3 epochs whatever ``epochs`` says, logs its training loss
+    as the objective each epoch and returns its best validation loss: the trial's score)."""
 
     def build(self, hp):
         return _small_mlp(16, compiled=False)
@@ -166,12 +171,20 @@ class CustomLoop(kt.HyperModel):
     def fit(self, hp, model, x, y, validation_data, callbacks=None, **kwargs):
         import tensorflow as tf
 
-        contract = hp.Choice("contract", ["float", "dict", "callbacks"])
+        contract = hp.Choice("contract", ["float", "dict", "callbacks", "fit_float", "fit_dict",
+                                          "hard_coded"])
         optimizer = keras.optimizers.Adam(0.01)
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         x_val, y_val = validation_data
+        if contract in ("fit_float", "fit_dict"):
+            model.compile(optimizer=optimizer, loss=loss_fn)
+            model.fit(x, y, callbacks=callbacks, **kwargs)
+            val = float(loss_fn(y_val, model(x_val)))
+            return val if contract == "fit_float" else {"my_metric": val}
         best = float("inf")
-        for epoch in range(kwargs.get("initial_epoch", 0), kwargs.get("epochs", 2)):
+        epochs = range(3) if contract == "hard_coded" else range(kwargs.get("initial_epoch", 0),
+                                                                  kwargs.get("epochs", 2))
+        for epoch in epochs:
             for start in range(0, len(x), 256):
                 with tf.GradientTape() as tape:
                     loss = loss_fn(y[start:start + 256], model(x[start:start + 256], training=True))
@@ -179,10 +192,12 @@ class CustomLoop(kt.HyperModel):
                 optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             val = float(loss_fn(y_val, model(x_val)))
             best = min(best, val)
-            if contract == "callbacks":
+            if contract in ("callbacks", "hard_coded"):
+                logs = ({"my_metric": val} if contract == "callbacks" else
+                        {"my_metric": float(loss) + 1.0, "best_val": min(best, val)})
                 for callback in callbacks or []:
-                    callback.on_epoch_end(epoch, logs={"my_metric": val})
-        if contract == "float":
+                    callback.on_epoch_end(epoch, logs=logs)
+        if contract in ("float", "hard_coded"):
             return best
         if contract == "dict":
             return {"my_metric": best, "final_val_loss": val}
@@ -224,3 +239,37 @@ class FitReturnsNothing(kt.HyperModel):
 
     def fit(self, hp, model, x, y, **kwargs):
         model.train_on_batch(x[:8], y[:8])
+
+
+class TooLarge(kt.HyperModel):
+    """KerasTuner's "handle failed trials" guide: build raises FailedTrialError when the model
+    is too large (units 64, the default). fit raises FatalError for units 16, but only on the
+    full data (as a trial trains), not on the few rows discovery and the driver's check use."""
+
+    def build(self, hp):
+        model = _small_mlp(hp.Choice("units", [64, 8, 16]))
+        if model.count_params() > 2000:
+            raise kt.errors.FailedTrialError(
+                f"Model too large! It contains {model.count_params()} params.")
+        return model
+
+    def fit(self, hp, model, x, y, **kwargs):
+        if hp.get("units") == 16 and len(x) > 64:
+            raise kt.errors.FatalError("units=16 needs a licence this machine lacks")
+        return model.fit(x, y, **kwargs)
+
+
+def always_too_large(hp):
+    """Every configuration is marked failed."""
+    hp.Int("units", 8, 16, step=8)
+    raise kt.errors.FailedTrialError("Model too large!")
+
+
+def lr_choice(hp):
+    """A good learning rate, then one so small the model barely learns (ASHA cuts it)."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Choice("lr", [0.02, 1e-7])),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

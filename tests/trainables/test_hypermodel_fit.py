@@ -5,19 +5,25 @@ the user's callbacks run inside trials, and errors in user code name the user's 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
+import keras_tuner as kt
 import pandas as pd
 import pytest
 
 from tests import hypermodels
 from tunefleet import report, run
 from tunefleet.data import load_dataset
+from tunefleet.keras_tuner.declared import DeclaredHyperModel
+from tunefleet.keras_tuner.results import ranked, trial_model
+from tunefleet.reports.load import load_study
 from tunefleet.search_spaces.hypermodel_space import discover_space
 from tunefleet.spec import Experiment, SpecError
 from tunefleet.trainables.fit_contract import convert_result
-from tunefleet.trainables.hypermodel import (hypermodel_reference, probe_hypermodel,
-                                             resolve_hypermodel)
+from tunefleet.study.runner import prepare
+from tunefleet.trainables.hypermodel import (HypermodelError, hypermodel_reference,
+                                             probe_hypermodel, resolve_hypermodel)
 
 
 def _spec(tmp_path, name, ref, **sections):
@@ -79,7 +85,7 @@ def test_fit_results_convert_as_keras_tuner_converts_them():
     assert convert_result(None, "a") == []
 
 
-def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_path):
+def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_path, digits):
     """``model.hypermodel: tests.hypermodels:fit_instance`` (an instance with a constructor
     argument, fit with named validation_data/callbacks and batch_size declared in fit), the
     user's EarlyStopping passed as tuner.search passes it, two executions per trial."""
@@ -99,6 +105,21 @@ def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_pat
             both = rows[[f"execution_{k}/{metric}" for k in (0, 1)]].to_numpy()
             assert (abs(rows[metric].to_numpy() - both.mean(axis=1)) < 1e-9).all()
         assert rows["executions_trained"].tolist() == [2, 2]
+    # get_best_models' model: the execution whose checkpointed weights score best, as
+    # KerasTuner keeps the best epoch across executions (before: always execution 0's).
+    study = load_study(result.path)
+    x_val, y_val = digits.training.x_val, digits.training.y_val
+    for row in ranked(study, 2):
+        model = trial_model(study, row, None)
+        accuracy = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+        rows = _rows(result, row["trial_id"]).drop_duplicates("epoch", keep="last")
+        rows = rows.set_index("epoch")
+        epoch = json.loads((Path(row["checkpoint"]) / "execution_1" / "meta.json").read_text())[
+            "epoch"]
+        # Execution 0 ran first (one-call mode): its weights there are its final epoch's.
+        recorded = [rows["execution_0/val_accuracy"].iloc[-1],
+                    rows.loc[epoch, "execution_1/val_accuracy"]]
+        assert abs(accuracy - max(recorded)) < 1e-6, (accuracy, recorded)
     stored = Experiment.from_yaml(result.path / "spec.yaml")
     assert stored.model.hypermodel == "tests.hypermodels:fit_instance"
     built = report(result.path)  # rebuilds the best model from the instance, not the class
@@ -114,17 +135,31 @@ def test_custom_loops_report_a_float_a_dict_or_callbacks_only(ray_local, tmp_pat
                  objective={"metric": "my_metric", "mode": "min"})
     result = run(spec, fit_kwargs={})
     trials = result.trials.set_index("config/contract")
-    assert sorted(trials.index) == ["callbacks", "dict", "float"]
+    assert sorted(trials.index) == ["callbacks", "dict", "fit_dict", "fit_float", "float",
+                                    "hard_coded"]
     assert set(trials["status"]) == {"completed"}
     best = result.summary["best"]["trial_id"]
     assert trials.set_index("trial_id").loc[best, "status"] == "completed"
+    epochs = {"callbacks": [1, 2], "hard_coded": [1, 3]}
     for contract, trial_id in trials["trial_id"].items():
         rows = _rows(result, trial_id)
         assert rows["stop_reason"].iloc[-1] == "completed"
-        assert rows["epoch"].iloc[-1] == 2
-        assert (rows["my_metric"] > 0).all() and (rows["my_metric"] < 3).all()
+        assert (rows["my_metric"] > 0).all() and (rows["my_metric"] < 4).all()
         # A loop that calls on_epoch_end reports every epoch; a returned value, the end.
-        assert rows["epoch"].tolist() == ([1, 2] if contract == "callbacks" else [2])
+        assert rows["epoch"].tolist() == epochs.get(contract, [2])
+    # model.fit(x, y, **kwargs) then `return float(...)` (KerasTuner's HyperRegressor) or a
+    # dict: the epochs' logs lack the objective, so only the end is reported, the returned
+    # value merged into the last epoch's logs (Ray ended the whole study here before).
+    for contract in ("fit_float", "fit_dict"):
+        last = _rows(result, trials.loc[contract, "trial_id"]).iloc[-1]
+        assert isinstance(last["loss"], float) and isinstance(last["my_metric"], float)
+    # A loop that logs its training loss (+1) as the objective for a hard-coded 3 epochs and
+    # returns its best validation loss is scored by what it returned, as KerasTuner scores it
+    # (before: by the epoch that reached train.epochs, the returned value dropped).
+    rows = _rows(result, trials.loc["hard_coded", "trial_id"])
+    assert rows["my_metric"].iloc[0] > 1.0
+    assert rows["my_metric"].iloc[-1] == rows["best_val"].iloc[-1] < rows["my_metric"].iloc[0]
+    assert trials.loc["hard_coded", "best_my_metric"] == rows["best_val"].iloc[-1]
     assert result.best_metrics["my_metric"] == trials["best_my_metric"].min()
 
 
@@ -149,3 +184,90 @@ def test_errors_in_user_code_name_the_hypermodel_values_and_line(tmp_path, ref, 
     error = caught.value  # no chained traceback through tunefleet's internals
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
     assert "tunefleet/" not in str(caught.value)  # the user's frame, never tunefleet's
+
+
+def test_errors_inside_tunefleets_wrapper_name_the_users_hypermodel_and_line(digits):
+    """KerasTuner's hyperparameters=/tune_new_entries wrap the hypermodel: the error still names
+    the user's hypermodel and line (before: tunefleet/keras_tuner/declared.py's)."""
+    wrapped = DeclaredHyperModel(resolve_hypermodel(hypermodels.broken_build),
+                                 kt.HyperParameters(), tune_new_entries=False)
+    with pytest.raises(HypermodelError, match=(
+            r"hypermodel tests\.hypermodels:broken_build: build_model\(hp\) raised ValueError: "
+            r"no model for this configuration at \S+tests/hypermodels\.py:\d+: raise "
+            r"ValueError\(\"no model for this configuration\"\) \(hyperparameters: "
+            r"\{'units': 8\}\)")) as caught:
+        probe_hypermodel(wrapped, {}, digits.training)
+    assert "tunefleet/" not in str(caught.value)
+
+
+def test_failed_trial_error_is_part_of_the_space_and_the_check_trains_another(tmp_path):
+    """KerasTuner's "handle failed trials" guide: build raises FailedTrialError for a model too
+    large. Discovery keeps exploring (before: a SpecError refused the search) and the driver's
+    check trains a configuration that builds instead of the failing default; when every
+    configuration fails, the check is skipped with a warning."""
+    prepared = prepare(Experiment.from_dict(_spec(tmp_path, "big", "tests.hypermodels:TooLarge")))
+    assert prepared.space.names == ["units"]
+    assert prepared.space["units"].values == [64, 8, 16]
+    assert prepared.space.failed >= 1
+    assert {"units": 8} in prepared.space.working and {"units": 64} not in prepared.space.working
+    with pytest.warns(UserWarning, match=r"always_too_large marked every configuration tried "
+                      r"as failed \(FailedTrialError\).*Model too large!"):
+        again = prepare(Experiment.from_dict(_spec(tmp_path, "all",
+                                                   "tests.hypermodels:always_too_large")))
+    assert again.space.names == ["units"] and again.space.working == ()
+
+
+def test_failed_trial_error_fails_a_trial_and_fatal_error_stops_the_study(ray_local, tmp_path):
+    """In trials, FailedTrialError is a failure (its message the reason, not retried) and the
+    study goes on; FatalError fails its trial and stops the study, whose summary names it.
+    One trial at a time over units 64 (too large), 8, 16 (fatal), twice."""
+    spec = _spec(tmp_path, "failed", "tests.hypermodels:TooLarge", train={"epochs": 1},
+                 search={"algorithm": "grid", "num_samples": 2, "seed": 0, "max_concurrent": 1},
+                 failure={"max_retries": 1})
+    result = run(spec)
+    trials = result.trials
+    by_units = {u: trials[trials["config/units"] == u].iloc[0] for u in (64, 8, 16)}
+    assert by_units[64]["status"] == "failed"
+    assert by_units[64]["reason"] == "Model too large! It contains 4810 params."
+    assert by_units[8]["status"] == "completed"
+    assert by_units[16]["status"] == "failed"
+    assert by_units[16]["reason"] == "FatalError: units=16 needs a licence this machine lacks"
+    assert [int(r) for r in trials["retries"]] == [0] * len(trials)  # none retried
+    assert "errored" not in set(trials["status"])
+    stopped = result.summary["stopped"]
+    assert "FatalError: units=16 needs a licence this machine lacks" in stopped
+    assert len(trials) < 6 or (trials["status"] == "stopped_by_study").any()
+
+
+def test_one_call_trials_pause_and_resume_under_hyperband(ray_local, tmp_path):
+    """Synchronous HyperBand pauses one-call trials (a fit override) and resumes them from
+    their checkpoints with initial_epoch: epochs run 1..n once each, and every status is what
+    happened to the trial (5 trials: conftest's hyperband_spec, whose second bracket pauses)."""
+    spec = _spec(tmp_path, "hb", "tests.hypermodels:BatchSizeHyperModel", train={"epochs": 3},
+                 search={"algorithm": "random", "num_samples": 5, "seed": 3},
+                 scheduler={"name": "hyperband", "reduction_factor": 2.5})
+    result = run(spec)
+    resumed = 0
+    for trial in result.trials.itertuples():
+        rows = _rows(result, trial.trial_id)
+        assert rows["epoch"].tolist() == list(range(1, len(rows) + 1))
+        assert (rows["epoch"] == rows["training_iteration"]).all()
+        resumed += bool((rows["iterations_since_restore"] < rows["training_iteration"]).any())
+        done = rows["stop_reason"].iloc[-1] == "completed"
+        assert trial.status == ("completed" if done else "stopped_by_scheduler")
+        assert (rows["epoch"].iloc[-1] == 3) == done
+    assert resumed >= 1, "HyperBand paused no trial, so nothing was resumed"
+    assert (result.trials["status"] == "stopped_by_scheduler").any()
+
+
+def test_asha_cuts_a_one_call_trial_as_stopped_by_scheduler(ray_local, tmp_path):
+    """A one-call trial (fit_kwargs, as the drop-in Tuner passes) that ASHA cuts ends as
+    stopped_by_scheduler: one trial at a time, the second barely learns (lr 1e-7)."""
+    spec = _spec(tmp_path, "asha", "tests.hypermodels:lr_choice", train={"epochs": 3},
+                 search={"algorithm": "grid", "num_samples": 1, "seed": 0, "max_concurrent": 1},
+                 scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2})
+    result = run(spec, fit_kwargs={})
+    trials = result.trials.set_index("config/lr")
+    assert trials.loc[0.02, "status"] == "completed"
+    assert trials.loc[1e-7, "status"] == "stopped_by_scheduler"
+    assert trials.loc[1e-7, "reason"] == "stopped at epoch 1"

@@ -45,7 +45,12 @@ def trial_hyperparameters(study: StudyData, row: pd.Series) -> Any:
 
 
 def trial_model(study: StudyData, row: pd.Series, hypermodel: Any) -> Any:
-    """The trial's model with the weights of its best epoch (its first execution's)."""
+    """The trial's model with the weights of the checkpoint of its best epoch. With several
+    executions the trial's score is their aggregate, but the checkpoint holds one model per
+    execution; as KerasTuner keeps "the best epoch across all executions", this returns the
+    execution whose model there scores best on the objective (as recorded for those weights:
+    that epoch's logs, or, for an execution that ran before the last in one-call mode and so
+    holds its final weights, its final logs). Ties go to the earlier execution."""
     from ..data import load_test_split
     from ..reports.evaluate import restore_model
 
@@ -53,4 +58,23 @@ def trial_model(study: StudyData, row: pd.Series, hypermodel: Any) -> Any:
         raise SpecError(f"trial {row['trial_id']}", "kept no checkpoint of its best epoch",
                         fix="keep more checkpoints: settings=['output.num_to_keep=3']")
     meta = load_test_split(study.path / "data")[2]
-    return restore_model(study, row, hypermodel, meta)
+    return restore_model(study, row, hypermodel, meta, _best_execution(study, row))
+
+
+def _best_execution(study: StudyData, row: pd.Series) -> int:
+    import math
+
+    from ..trainables.checkpoint import META_FILE, execution_dir
+
+    n = study.experiment.search.executions_per_trial
+    if n == 1:
+        return 0
+    scores = []
+    for k in range(n):
+        meta = json.loads((execution_dir(Path(row["checkpoint"]), k, n) / META_FILE).read_text())
+        history = meta.get("history") or []
+        logs = history[-1] if meta.get("finished") and history else meta.get("last") or {}
+        value = float(logs.get(study.objective, math.nan))
+        if math.isfinite(value):
+            scores.append((-value if study.mode == "max" else value, k))
+    return min(scores)[1] if scores else 0

@@ -13,6 +13,10 @@ each hyperparameter and watches which hyperparameters each build declares:
 Each round varies one hyperparameter at a time from a context; the next round's context sets
 every parent to the value that activates most hyperparameters, so that hyperparameters nested
 under two parents (a loop inside ``if hp.Boolean(...)``) are found too.
+
+A configuration the user's code marks failed (KerasTuner's ``FailedTrialError``: "model too
+large") is a legitimate part of the space: what it declared is kept, but it is not used to
+infer conditions (it may have stopped before declaring the rest).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 __all__ = ["Param", "HypermodelSpace", "discover_space", "UnsupportedHypermodel",
-           "SPACE_FILE", "read_space_kinds"]
+           "FailedConfiguration", "SPACE_FILE", "read_space_kinds"]
 
 SPACE_FILE = "search_space.json"
 _EXHAUSTIVE = 12     # probe every value of a discrete hyperparameter with at most this many
@@ -32,6 +36,14 @@ _MAX_BRANCHES = 64   # a parent hyperparameter may have at most this many values
 
 class UnsupportedHypermodel(ValueError):
     """Something in the hypermodel tunefleet cannot search (the message says what and why)."""
+
+
+class FailedConfiguration(Exception):
+    """A probe's configuration that the user's code marked failed; ``hp``: what it declared."""
+
+    def __init__(self, hp: Any, reason: str):
+        super().__init__(reason)
+        self.hp, self.reason = hp, reason
 
 
 def _kind(hp: Any) -> str:
@@ -93,6 +105,10 @@ class HypermodelSpace:
     params: tuple[Param, ...]
     builds: int = 0
     kt_config: dict[str, Any] = field(default_factory=dict)
+    # Active values of probed configurations that built (and fit) without FailedTrialError,
+    # in the order probed: what the driver's check may train instead of a failing default.
+    working: tuple[dict[str, Any], ...] = ()
+    failed: int = 0  # probes the user's code marked failed
 
     @property
     def names(self) -> list[str]:
@@ -200,15 +216,23 @@ class _Explorer:
         self.defs: dict[str, Any] = {}
         self.first_context: dict[str, dict[str, Any]] = {}
         self.kt_hp: Any = None
+        self.working: dict[str, dict[str, Any]] = {}
+        self.failed = 0
 
-    def build(self, values: dict[str, Any]) -> tuple[set[str], dict[str, Any]]:
+    def build(self, values: dict[str, Any]) -> tuple[set[str], dict[str, Any], bool]:
+        """(active names, values used, whether the user's code marked it failed)."""
         if self.builds >= self.max_builds:
             raise UnsupportedHypermodel(
                 f"the hypermodel's space was still growing after {self.max_builds} builds; "
                 "tunefleet discovers conditional hyperparameters by building the model, and this "
                 "one declares too many (use conditional_scope, or fewer values per parent)")
         self.builds += 1
-        hp = self.probe(dict(values))
+        failed = False
+        try:
+            hp = self.probe(dict(values))
+        except FailedConfiguration as exc:
+            hp, failed = exc.hp, True
+            self.failed += 1
         used = dict(hp.values)
         active = set()
         for h in hp.space:
@@ -221,7 +245,10 @@ class _Explorer:
                     self.kt_hp.merge([h], overwrite=False)
             if hp.is_active(h):
                 active.add(h.name)
-        return active, used
+        if not failed:
+            works = {h.name: used[h.name] for h in hp.space if h.name in active and h.name in used}
+            self.working.setdefault(json.dumps(works, sort_keys=True, default=str), works)
+        return active, used, failed
 
 
 def _declared(hp: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -232,7 +259,7 @@ def discover_space(probe: Callable[[dict[str, Any]], Any], *, max_builds: int = 
                    max_rounds: int = 4) -> HypermodelSpace:
     """Discover a hypermodel's space with ``probe(values) -> HyperParameters`` (one build)."""
     ex = _Explorer(probe, max_builds)
-    _, context = ex.build({})
+    _, context, _ = ex.build({})
     inferred: dict[str, dict[str, set]] = {}  # child -> parent -> values where it appeared
     probed: set[tuple[str, str]] = set()
     for _ in range(max_rounds):
@@ -259,7 +286,7 @@ def discover_space(probe: Callable[[dict[str, Any]], Any], *, max_builds: int = 
                 best_values[name] = (len(runs[most]), most)
         new_context = dict(context)
         new_context.update({n: v for n, (_, v) in best_values.items()})
-        _, new_context = ex.build(new_context)
+        _, new_context, _ = ex.build(new_context)
         if new_context == context:
             break
         context = new_context
@@ -268,7 +295,7 @@ def discover_space(probe: Callable[[dict[str, Any]], Any], *, max_builds: int = 
 
 def _probe(ex: _Explorer, name: str, hp: Any, base: dict[str, Any]) -> dict[Any, set[str]]:
     values, exhaustive = _probe_values(hp)
-    runs = {v: ex.build({**base, name: v})[0] for v in values}
+    runs = _runs(ex, name, base, values)
     changes = len({frozenset(a) for a in runs.values()}) > 1
     if changes and not exhaustive:
         everything = _discrete_values(hp)
@@ -279,7 +306,17 @@ def _probe(ex: _Explorer, name: str, hp: Any, base: dict[str, Any]) -> dict[Any,
                 f"which has {'continuous' if everything is None else len(everything)} values; "
                 "tunefleet needs such a parent to be a Choice, Boolean, or an Int/Float with at "
                 f"most {_MAX_BRANCHES} values")
-        runs.update({v: ex.build({**base, name: v})[0] for v in everything if v not in runs})
+        runs.update(_runs(ex, name, base, [v for v in everything if v not in values]))
+    return runs
+
+
+def _runs(ex: _Explorer, name: str, base: dict[str, Any], values: list[Any]) -> dict[Any, set[str]]:
+    """What each value declared; a failed configuration says nothing about conditions."""
+    runs = {}
+    for v in values:
+        active, _, failed = ex.build({**base, name: v})
+        if not failed:
+            runs[v] = active
     return runs
 
 
@@ -296,7 +333,8 @@ def _assemble(ex: _Explorer, inferred: dict[str, dict[str, set]]) -> HypermodelS
         params.append(Param(name, hp, tuple(conditions)))
     ordered = _parents_first(params)
     config = ex.kt_hp.get_config() if ex.kt_hp is not None else {}
-    return HypermodelSpace(tuple(ordered), ex.builds, config)
+    return HypermodelSpace(tuple(ordered), ex.builds, config, tuple(ex.working.values()),
+                           ex.failed)
 
 
 def _parents_first(params: list[Param]) -> list[Param]:

@@ -3,8 +3,9 @@ what Ray lacks: a record of every retry per trial, and stopping the study after
 ``failure.max_consecutive`` trials in a row ended failed or errored.
 
 Trial-side kinds (see ``trainables/watchdog.py``): an exception is an *error*, retried from the
-last checkpoint up to ``failure.max_retries``; a NaN loss, running out of memory, or passing
-``train.trial_timeout_s`` is a *failure*, recorded with its reason and not retried.
+last checkpoint up to ``failure.max_retries``; a NaN loss, running out of memory, passing
+``train.trial_timeout_s`` or KerasTuner's ``FailedTrialError`` is a *failure*, recorded with its
+reason and not retried; KerasTuner's ``FatalError`` is a failure that also stops the study.
 
 Trials the study itself ends (the policy tripping, ``search.time_budget_s`` spent, Ctrl-C, the
 driver stopping) are recorded in ``STUDY_STOPS_FILE``, so that they read ``stopped_by_study``,
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..reports.load import RETRIES_FILE
-from ..trainables.status import FAILED_REASONS, STUDY_STOPS_FILE, error_summary
+from ..trainables.status import FAILED_REASONS, STOP_REASONS, STUDY_STOPS_FILE, error_summary
 from ..trainables.watchdog import FailureRecord
 
 __all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED", "budget_spent"]
@@ -33,6 +34,7 @@ def budget_spent(stopped: Optional[str]) -> bool:
     (a planned end, not a failure)."""
     return stopped is not None and stopped.startswith(_BUDGET.split("{")[0])
 _ENDED = ("TERMINATED", "ERROR")  # Ray's Trial statuses of a trial that will not run again
+_FATAL = STOP_REASONS[6]  # the trial raised keras_tuner.errors.FatalError
 
 
 def _error_line(trial: Any) -> str:
@@ -157,6 +159,13 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int],
             # A timeout or running out of memory left a record with the fuller reason.
             failure = FailureRecord(self.storage, trial.trial_id).read() or {}
             self._ended(trial.trial_id, f"failed: {failure.get('reason', reason)}", trials)
+            if reason == _FATAL and self.tripped is None:
+                self.tripped = (f"the study stopped because trial {trial.trial_id} raised "
+                                f"{failure.get('reason', 'FatalError')} (a KerasTuner "
+                                "FatalError ends the search)")
+                self._tripped_why = "a FatalError in another trial stopped the study"
+                self._record_stops([t.trial_id for t in trials if t.status not in _ENDED
+                                    and t.trial_id != trial.trial_id], self._tripped_why)
 
         def _ended(self, trial_id: str, why: str, trials: list) -> None:
             self.streak.append(f"{trial_id} {why}")

@@ -119,7 +119,8 @@ def _hypermodel_space(experiment: Experiment, hypermodel: Any, dataset: Dataset,
     except (HypermodelError, UnsupportedHypermodel, UserCodeError) as exc:
         raise SpecError("model.hypermodel", str(exc), experiment.model.hypermodel) from None
     defaults = {p.name: p.hp.default for p in space.params}
-    check_hypermodel(experiment, hm, dataset.training, space.active(defaults), fit_kwargs)
+    check_hypermodel(experiment, hm, dataset.training, space.active(defaults), fit_kwargs,
+                     alternatives=space.working)
     return hm, space
 
 

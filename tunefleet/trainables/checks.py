@@ -3,7 +3,8 @@ the builder imports, every tuned name lands somewhere, metrics exist for the tas
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import warnings
+from typing import Any, Iterable, Optional
 
 from ..data import DataInfo, TrainingData
 from ..spec import TUNABLE_TRAIN_FIELDS, Experiment, SpecError
@@ -131,41 +132,76 @@ def _check_cnn_depth(experiment: Experiment, info: DataInfo) -> None:
 
 def check_hypermodel(experiment: Experiment, hypermodel: Any, data: TrainingData,
                      config: dict[str, Any],
-                     fit_kwargs: Optional[dict[str, Any]] = None) -> list[str]:
+                     fit_kwargs: Optional[dict[str, Any]] = None,
+                     alternatives: Iterable[dict[str, Any]] = ()) -> list[str]:
     """Train the default configuration for one epoch on a few rows, in the driver, calling
     ``hypermodel.fit`` as KerasTuner (and the trials) do, to learn the metric names it reports:
     what its callbacks saw plus what it returned (a History, a dict, or the objective as a
-    float). The objective and every monitored metric must be one of them. Returns the names."""
-    import keras
-
-    from .fit_contract import (EpochRecorder, UserCodeError, call_user, convert_result,
-                               copy_callbacks, fit_call, recorder_callback)
-    from .hypermodel import HypermodelError, build_hypermodel, hypermodel_reference
-    from .keras_tuner_fit import base_arguments
+    float). The objective must be in what a trial's last report holds (its last epoch's logs
+    merged with what ``fit`` returned), every monitored metric among the names. A default the
+    user's code marks failed (``FailedTrialError``) is replaced by the first of
+    ``alternatives`` (configurations discovery built) that is not; if all are, the check is
+    skipped with a warning. Returns the names (empty when skipped)."""
+    from .fit_contract import UserCodeError, copy_callbacks, failed_trial_error
+    from .hypermodel import hypermodel_reference
 
     name = experiment.model.hypermodel or hypermodel_reference(hypermodel)
     try:
-        callbacks = copy_callbacks((fit_kwargs or {}).get("callbacks"))
+        copy_callbacks((fit_kwargs or {}).get("callbacks"))
     except UserCodeError as exc:
         raise SpecError("callbacks", str(exc), (fit_kwargs or {}).get("callbacks"),
                         fix="pass Keras callback objects") from None
+    tried: list[str] = []
+    for candidate in [config, *(c for c in alternatives if c != config)][:8]:
+        try:
+            logs, result, compiled = _train_once(experiment, hypermodel, data, candidate,
+                                                 fit_kwargs, name)
+        except failed_trial_error() as exc:
+            tried.append(f"{candidate}: {exc}")
+            continue
+        return _check_reported(experiment, name, logs, result, compiled)
+    warnings.warn(f"model.hypermodel: {name} marked every configuration tried as failed "
+                  f"(FailedTrialError), so the objective's name was not checked before the "
+                  f"study: {'; '.join(tried)}", stacklevel=2)
+    return []
+
+
+def _train_once(experiment: Experiment, hypermodel: Any, data: TrainingData,
+                config: dict[str, Any], fit_kwargs: Optional[dict[str, Any]],
+                name: str) -> tuple[list[dict[str, Any]], Any, bool]:
+    """One epoch on a few rows: (the callbacks' logs, what fit returned, compiled?)."""
+    import keras
+
+    from .fit_contract import (EpochRecorder, UserCodeError, call_user, copy_callbacks,
+                               fit_call, recorder_callback)
+    from .hypermodel import HypermodelError, build_hypermodel
+    from .keras_tuner_fit import base_arguments
+
     rows = min(len(data.y_train), 64)
     recorder = EpochRecorder()
+    callbacks = copy_callbacks((fit_kwargs or {}).get("callbacks"))
     try:
         keras.utils.set_random_seed(0)
         model, hp = build_hypermodel(hypermodel, config, checked=True)
         args, kwargs = fit_call(data, fit_kwargs, base_arguments(experiment, hypermodel), 1,
                                 [*callbacks, recorder_callback(recorder)], rows=rows)
         result = call_user(hypermodel, "fit", hp, model, *args, **kwargs)
-        whose = "'s compiled model" if getattr(model, "compiled", False) else ""
+        return recorder.logs, result, bool(getattr(model, "compiled", False))
     except (HypermodelError, UserCodeError) as exc:
         raise SpecError("model.hypermodel", f"training the default configuration for one "
                         f"epoch on {rows} rows failed: {exc}", name,
                         fix="fix build_model (or fit) so that it trains on this data") from None
     finally:
         keras.backend.clear_session()
-    returned = convert_result(result, experiment.objective.metric)
-    seen = [k for entry in [*recorder.logs, *returned] for k in entry]
+
+
+def _check_reported(experiment: Experiment, name: str, logs: list[dict[str, Any]], result: Any,
+                    compiled: bool) -> list[str]:
+    from .fit_contract import convert_result, merge_result
+
+    objective = experiment.objective.metric
+    final = merge_result(logs, result, objective)
+    seen = [k for entry in [*logs, *convert_result(result, objective)] for k in entry]
     if not seen:
         raise SpecError("model.hypermodel", f"{name}'s fit returned {type(result).__name__} "
                         "and never called on_epoch_end of the callbacks it was given, so no "
@@ -174,12 +210,20 @@ def check_hypermodel(experiment: Experiment, hypermodel: Any, data: TrainingData
                         "call callback.on_epoch_end(epoch, logs) for each callback in "
                         "callbacks (KerasTuner's contract)")
     reported = [*dict.fromkeys(seen), "epoch"]
+    whose = "'s compiled model" if compiled else ""
     for field, metric in _monitored(experiment):
         if metric not in reported:
             raise SpecError(field, f"the hypermodel{whose} never reports this metric",
                             metric, fix=f"{suggest(metric, reported)}it reports: "
                             f"{', '.join(reported)} (add metrics in its model.compile, or "
                             "return or log them from its fit)")
+    last = [k for k in (final[-1] if final else {})]
+    if objective not in last:  # a trial's last report would lack it: Ray would end the study
+        raise SpecError("objective.metric", "the hypermodel's fit does not hand this metric "
+                        "back at its end (it is in neither its last epoch's logs nor what "
+                        "fit returned)", objective, fix=f"return it from fit (a float, or a "
+                        f"dict holding '{objective}'), or log it in every epoch; its last "
+                        f"report holds: {', '.join(last) or '(nothing)'}")
     return reported
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..data import TrainingData
 
-__all__ = ["fit_call", "copy_callbacks", "convert_result", "call_user", "UserCodeError",
-           "EpochRecorder", "recorder_callback", "FIT_FORMS", "takes"]
+__all__ = ["fit_call", "copy_callbacks", "convert_result", "merge_result", "call_user",
+           "UserCodeError", "EpochRecorder", "recorder_callback", "FIT_FORMS", "takes",
+           "failed_trial_error", "fatal_error", "inner_hypermodel"]
 
 FIT_FORMS = ("def fit(self, hp, model, x, y, **kwargs)",
              "def fit(self, hp, model, *args, **kwargs)")
@@ -28,14 +30,55 @@ class UserCodeError(ValueError):
     """The user's hypermodel code raised (or cannot be called as KerasTuner calls it)."""
 
 
-def copy_callbacks(callbacks: Any) -> list[Any]:
-    """A fresh copy of the user's callbacks for one execution, as KerasTuner makes."""
+def _kt_error(name: str) -> tuple[type[BaseException], ...]:
     try:
-        return list(copy.deepcopy(list(callbacks or [])))
+        from keras_tuner import errors
+    except ImportError:  # pragma: no cover - keras-tuner is a dependency
+        return ()
+    return (getattr(errors, name),)
+
+
+def failed_trial_error() -> tuple[type[BaseException], ...]:
+    """``keras_tuner.errors.FailedTrialError``: the user marks a configuration as failed
+    (KerasTuner records the trial as FAILED and does not retry it)."""
+    return _kt_error("FailedTrialError")
+
+
+def fatal_error() -> tuple[type[BaseException], ...]:
+    """``keras_tuner.errors.FatalError`` (and its subclasses): the search must stop."""
+    return _kt_error("FatalError")
+
+
+def inner_hypermodel(hypermodel: Any) -> Any:
+    """The user's own hypermodel inside tunefleet's wrappers (``DeclaredHyperModel``)."""
+    package = __name__.split(".")[0] + "."
+    seen = 0
+    while (getattr(type(hypermodel), "__module__", "") or "").startswith(package) \
+            and getattr(hypermodel, "hypermodel", None) is not None and seen < 8:
+        hypermodel, seen = hypermodel.hypermodel, seen + 1
+    return hypermodel
+
+
+def copy_callbacks(callbacks: Any, trial_id: Optional[str] = None,
+                   execution: int = 0) -> list[Any]:
+    """A fresh copy of the user's callbacks for one execution, as KerasTuner makes; a
+    ``TensorBoard`` callback writes into ``log_dir/<trial_id>/execution<k>``, as KerasTuner
+    points it (``Tuner._configure_tensorboard_dir``), so trials do not share one log; without
+    a trial (the driver's discovery and check) it is left out."""
+    try:
+        copies = list(copy.deepcopy(list(callbacks or [])))
     except Exception as exc:  # noqa: BLE001 - any object may refuse to be copied
         raise UserCodeError(f"callbacks must be deep-copyable (each execution gets its own "
                             f"copy, as in KerasTuner); copy.deepcopy failed: "
                             f"{type(exc).__name__}: {exc}") from None
+    import keras
+
+    if trial_id is None:  # the driver's quick calls: nothing of theirs belongs in a log
+        return [cb for cb in copies if not isinstance(cb, keras.callbacks.TensorBoard)]
+    for cb in copies:
+        if isinstance(cb, keras.callbacks.TensorBoard):
+            cb.log_dir = os.path.join(str(cb.log_dir), trial_id, f"execution{execution}")
+    return copies
 
 
 def fit_call(data: TrainingData, fit_kwargs: Optional[dict[str, Any]], base: dict[str, Any],
@@ -85,6 +128,21 @@ def convert_result(result: Any, objective: str) -> list[dict[str, float]]:
     return []
 
 
+def merge_result(logs: list[dict[str, Any]], result: Any, objective: str) -> list[dict[str, Any]]:
+    """The epochs a trial scores, as KerasTuner scores them: what ``fit`` returned counts
+    (``on_epoch_end`` reports are intermediate). A float or dict is merged into the last
+    epoch the callbacks saw (it describes the model trained so far); a History repeats those
+    epochs, so with any epochs seen it adds nothing; without them it is the epochs."""
+    import keras
+
+    returned = convert_result(result, objective)
+    if not logs:
+        return returned
+    if not returned or isinstance(result, keras.callbacks.History):
+        return [dict(e) for e in logs]
+    return [*(dict(e) for e in logs[:-1]), {**logs[-1], **returned[-1]}]
+
+
 def _numeric(value: Any) -> bool:
     try:
         float(value)
@@ -127,6 +185,7 @@ def recorder_callback(recorder: EpochRecorder,
 
 
 def _source_file(obj: Any) -> Optional[str]:
+    obj = inner_hypermodel(obj)
     target = getattr(obj, "build_fn", None) or type(obj)
     try:
         return str(Path(inspect.getsourcefile(target) or "").resolve())
@@ -146,6 +205,8 @@ def _user_line(exc: BaseException, hypermodel: Any) -> str:
         return not (name.startswith(package) or "site-packages" in name
                     or "/lib/python" in name or name.startswith("<"))
 
+    if own is not None and own.startswith(package):
+        own = None  # a hypermodel tunefleet defines: the user's line is elsewhere
     chosen = ([f for f in frames if own and str(Path(f.filename).resolve()) == own]
               or [f for f in frames if usable(f)])
     if not chosen:
@@ -173,15 +234,17 @@ def takes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
 
 def call_user(hypermodel: Any, method: str, hp: Any, *args: Any, **kwargs: Any) -> Any:
     """``hypermodel.<method>(hp, *args, **kwargs)``; anything the user's code raises becomes a
-    :class:`UserCodeError` naming the hypermodel, the hyperparameter values it saw and the
-    user's own line."""
+    :class:`UserCodeError` naming the hypermodel (the user's own, inside tunefleet's wrappers),
+    the hyperparameter values it saw and the user's own line. ``FailedTrialError`` passes
+    through unchanged: it marks the configuration as failed, not the code as wrong."""
     from .hypermodel import hypermodel_reference
 
     fn = getattr(hypermodel, method)
-    build_fn = getattr(hypermodel, "build_fn", None) if method == "build" else None
+    inner = inner_hypermodel(hypermodel)
+    build_fn = getattr(inner, "build_fn", None) if method == "build" else None
     called = "build_model(hp)" if build_fn is not None else f"{method}()"
-    ref = hypermodel_reference(hypermodel)
-    wrong = _signature_error(build_fn or fn, (hp, *args), kwargs)
+    ref = hypermodel_reference(inner)
+    wrong = _signature_error(build_fn or getattr(inner, method, fn), (hp, *args), kwargs)
     if wrong is not None:
         shown = ", ".join([*("hp", "model", "x", "y")[:len(args) + 1],
                            *(f"{k}=..." for k in kwargs)])
@@ -191,6 +254,8 @@ def call_user(hypermodel: Any, method: str, hp: Any, *args: Any, **kwargs: Any) 
                             f"it, {method}({shown}): {wrong}; {fix}")
     try:
         return fn(hp, *args, **kwargs)
+    except failed_trial_error():
+        raise
     except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
         values = dict(getattr(hp, "values", {}))
         raise UserCodeError(f"hypermodel {ref}: {called} raised {type(exc).__name__}: {exc}"

@@ -122,7 +122,7 @@ def active_values(hp: Any) -> dict[str, Any]:
 
 
 def build_hypermodel(hypermodel: Any, values: dict[str, Any],
-                     checked: bool = False) -> tuple[Any, Any]:
+                     checked: bool = False, hp: Any = None) -> tuple[Any, Any]:
     """Build (and, as KerasTuner requires, compile) the model for ``values``.
 
     Returns ``(model, hp)``; ``hp`` is the real ``keras_tuner.HyperParameters`` the user's code
@@ -130,11 +130,12 @@ def build_hypermodel(hypermodel: Any, values: dict[str, Any],
     ``fit`` may return an uncompiled model (a custom training loop makes its own optimizer).
     ``checked``: errors in the user's code become :class:`HypermodelError`s naming their line
     (in the driver; a trial keeps the original exception for Ray's retries and memory checks).
+    ``hp``: the ``HyperParameters`` to build with (kept by the caller if the build raises).
     """
     from .fit_contract import UserCodeError, call_user
 
     kt = _keras_tuner()
-    hp = kt.HyperParameters()
+    hp = kt.HyperParameters() if hp is None else hp
     hp.values.update(values)
     try:
         model = call_user(hypermodel, "build", hp) if checked else hypermodel.build(hp)
@@ -161,13 +162,19 @@ def probe_hypermodel(hypermodel: Any, values: dict[str, Any], data: Any = None,
     does on ``rows`` rows of ``data`` with ``model.fit`` doing nothing (a custom loop runs on
     those rows), so hyperparameters declared in ``fit`` are found too (without ``data``, only
     a ``fit`` that can be called without it, ``fit(hp, model, *args, **kwargs)``). Returns the
-    ``HyperParameters`` it declared; errors in the user's code are :class:`HypermodelError`s."""
+    ``HyperParameters`` it declared; errors in the user's code are :class:`HypermodelError`s.
+    A configuration the user's code marks failed (``keras_tuner.errors.FailedTrialError``) is
+    part of the space: :class:`FailedConfiguration`, holding what it declared until then."""
     import keras
 
-    from .fit_contract import UserCodeError, call_user, copy_callbacks, fit_call, takes
+    from ..search_spaces.hypermodel_space import FailedConfiguration
+    from .fit_contract import (UserCodeError, call_user, copy_callbacks, failed_trial_error,
+                               fit_call, takes)
 
-    model, hp = build_hypermodel(hypermodel, values, checked=True)
+    hp = _keras_tuner().HyperParameters()
+    model = None
     try:
+        model, hp = build_hypermodel(hypermodel, values, checked=True, hp=hp)
         if overrides_fit(hypermodel):
             history = keras.callbacks.History()
             history.history = {}
@@ -181,6 +188,8 @@ def probe_hypermodel(hypermodel: Any, values: dict[str, Any], data: Any = None,
                 call_user(hypermodel, "fit", hp, model)
     except UserCodeError as exc:
         raise HypermodelError(str(exc)) from None
+    except failed_trial_error() as exc:
+        raise FailedConfiguration(hp, f"{type(exc).__name__}: {exc}") from None
     finally:
         del model
         keras.backend.clear_session()

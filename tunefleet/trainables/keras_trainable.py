@@ -128,7 +128,9 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     the object store. A hypermodel with its own ``fit``, or any hypermodel given
     ``fit_kwargs`` (``tuner.search``'s arguments), trains in one-call mode
     (keras_tuner_fit.py). Exceptions propagate (Ray retries them, ``failure.max_retries``); running
-    out of memory or past ``train.trial_timeout_s`` is recorded as a failure instead.
+    out of memory or past ``train.trial_timeout_s`` is recorded as a failure instead, and so,
+    as in KerasTuner, is ``keras_tuner.errors.FailedTrialError`` (its message the reason) and
+    ``FatalError`` (which the study's failure policy then stops the study for).
     """
     from ray import tune
 
@@ -141,15 +143,29 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     try:
         _train(config, data, experiment, hypermodel, watchdog, fit_kwargs)
     except Exception as exc:
-        if not is_out_of_memory(exc):
+        kind, reason = _failure(exc)
+        if kind is None:
             raise
         watchdog.cancel()
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        record.write("out_of_memory", f"ran out of memory: {type(exc).__name__}: {first}",
-                     watchdog.epoch)
-        report_failure(experiment, "out_of_memory", watchdog.epoch)
+        record.write(kind, reason, watchdog.epoch)
+        report_failure(experiment, kind, watchdog.epoch)
     finally:
         watchdog.cancel()
+
+
+def _failure(exc: BaseException) -> tuple[Optional[str], str]:
+    """(stop reason, recorded reason) of an exception that ends a trial as failed, not
+    retried; (None, "") for an error Ray retries."""
+    from .fit_contract import failed_trial_error, fatal_error
+
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, fatal_error()):
+        return STOP_REASONS[6], f"{type(exc).__name__}: {first}"
+    if isinstance(exc, failed_trial_error()):
+        return STOP_REASONS[5], first or type(exc).__name__
+    if is_out_of_memory(exc):
+        return STOP_REASONS[3], f"ran out of memory: {type(exc).__name__}: {first}"
+    return None, ""
 
 
 def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,

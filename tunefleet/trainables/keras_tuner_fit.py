@@ -1,6 +1,12 @@
 """One-call mode: a trial calls ``HyperModel.fit`` once per execution, as KerasTuner's tuners
 do, and reports each epoch from a callback's ``on_epoch_end`` alone.
 
+What ``fit`` returns counts, as in KerasTuner (``convert_to_metrics_dict``): an epoch is
+reported live only when its logs hold the objective (Ray needs it in every result) and it is not
+the last; the rest are held, and after ``fit`` returns, a returned float or dict is merged into
+the last epoch's logs and reported, with a checkpoint of the model it describes, as the final
+row (repeating that epoch, with no training counted, when it was already reported live).
+
 Used for a hypermodel that overrides ``fit`` (its own data handling or training loop) and
 whenever the caller passes ``fit_kwargs`` (the drop-in Tuner's ``search`` arguments: the user's
 callbacks, ``class_weight``, ``sample_weight``, ...). Builders and build-only hypermodels keep
@@ -26,8 +32,8 @@ from ..spec import Experiment
 from .checkpoint import execution_dir, load_state, restore_callbacks
 from .compile import make_callbacks
 from .executions import execution_seed
-from .fit_contract import (EpochRecorder, UserCodeError, convert_result, copy_callbacks, fit_call,
-                           recorder_callback)
+from .fit_contract import (EpochRecorder, UserCodeError, copy_callbacks, fit_call,
+                           merge_result, recorder_callback)
 from .reporter import ExecutionState, Reporter
 from .watchdog import Watchdog
 
@@ -117,8 +123,9 @@ def train_one_call(config: dict[str, Any], data: TrainingData, experiment: Exper
     settings = trials[0].settings
     # Each execution's own copies of the user's callbacks, then the spec's; saved with each
     # checkpoint so that a resumed trial's EarlyStopping keeps its patience.
-    stateful = [[*copy_callbacks((fit_kwargs or {}).get("callbacks")),
-                 *make_callbacks(settings.train)] for _ in trials]
+    trial_id = tune.get_context().get_trial_id() or "trial"
+    stateful = [[*copy_callbacks((fit_kwargs or {}).get("callbacks"), trial_id, k),
+                 *make_callbacks(settings.train)] for k in range(n)]
     saved: list[Optional[list[dict]]] = [None] * n
     state = _Executions(n)
     best: Optional[float] = None
@@ -153,15 +160,16 @@ def train_one_call(config: dict[str, Any], data: TrainingData, experiment: Exper
         args, kwargs = fit_call(data, fit_kwargs, base, epochs, callbacks,
                                 initial_epoch=start_epoch if last else 0)
         result = trials[k].fit(*args, **kwargs)
-        if not recorder.logs:  # a custom loop that never called its callbacks
-            recorder.logs = convert_result(result, experiment.objective.metric)
-        if run is None:
-            state.history[k] = recorder.logs
-            state.last[k] = recorder.logs[-1] if recorder.logs else {}
-            state.stopped[k] = len(recorder.logs) < epochs
         state.finished[k] = True
         if run is not None:
-            run.finish(recorder.logs, epochs)
+            run.finish(result)
+            continue
+        logs = merge_result(recorder.logs, result, experiment.objective.metric)
+        state.history[k] = logs
+        state.last[k] = logs[-1] if logs else {}
+        # Ended before the budget by itself (a float or dict alone describes the whole run).
+        state.stopped[k] = bool(getattr(trials[k].model, "stop_training", False)) or (
+            0 < len(recorder.logs) < epochs)
 
 
 def _restore_after_begin(callbacks: list[Any], states: list[dict]) -> Any:
@@ -175,12 +183,16 @@ def _restore_after_begin(callbacks: list[Any], states: list[dict]) -> Any:
 
 
 class _Run:
-    """The last execution's ``fit``: each ``on_epoch_end`` reports the epoch's aggregate."""
+    """The last execution's ``fit``: an epoch whose logs hold the objective is reported (the
+    aggregate over the executions) as it ends; the last one waits for what ``fit`` returns."""
 
     def __init__(self, state: _Executions, k: int, trials: list[Any], callbacks: list[list[Any]],
                  reporter: Reporter, start_epoch: int):
         self.state, self.k, self.trials, self.callbacks = state, k, trials, callbacks
-        self.reporter, self.done, self.reported = reporter, start_epoch, 0
+        self.reporter, self.done, self.start = reporter, start_epoch, start_epoch
+        self.objective = reporter.experiment.objective.metric
+        self.reported = 0  # epochs reported live
+        self.pending = False  # the last epoch seen is not reported yet
         self.model = trials[k].model  # held here: a hand-written loop never calls set_model
         self.reason = ""
         self.rate = learning_rate(self.model)
@@ -191,53 +203,77 @@ class _Run:
 
     def epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.reason:
-            return  # already ended (completed, NaN): a loop that ignores stop_training
+            return  # already ended (NaN): a loop that ignores stop_training
         self.done += 1
-        self.reported += 1
         state, k = self.state, self.k
         state.history[k] = [*state.history[k][:self.done - 1], logs]
         state.last[k] = logs
         state.stopped[k] = bool(getattr(self.model, "stop_training", False))
-        self._report(logs, state.stopped[k])
-        # The rate the next epoch trains with, after ReduceLROnPlateau (earlier in the list).
-        self.rate = learning_rate(self.model)
+        # Held: an epoch without the objective (Ray needs it in every result; fit may return
+        # it), and the last one (what fit returns may still change it).
+        self.pending = (self.objective not in logs or self.done >= self.reporter.epochs
+                        or state.stopped[k])
+        if not self.pending:
+            self.reported += 1
+            self._report(trained=True)
+            # The rate the next epoch trains with, after ReduceLROnPlateau (earlier in the
+            # list). A held epoch keeps its own: it is reported with it once fit returns.
+            self.rate = learning_rate(self.model)
 
-    def _report(self, logs: dict[str, Any], stopped: bool) -> None:
+    def _report(self, trained: bool) -> None:
         state, k, done = self.state, self.k, self.done
+        logs = state.last[k]
         for j in range(len(self.trials)):
             if j != k:
                 state.last[j] = state.at(j, done, logs)
-        trained = 1 + sum(len(state.history[j]) >= done for j in range(len(self.trials))
-                          if j != k)
+        missing = [j for j, entry in enumerate(state.last) if self.objective not in entry]
+        if missing:  # Ray would end the whole study on a result without the objective
+            raise UserCodeError(f"HyperModel.fit handed back no '{self.objective}' (the "
+                                f"objective) for epoch {done} of execution {missing[0]}: not in "
+                                f"its epoch's logs ({', '.join(logs) or 'none'}) nor in what "
+                                "fit returned; return it (a float or a dict) or log it")
+        others = sum(len(state.history[j]) >= done for j in range(len(self.trials)) if j != k)
         now = time.perf_counter()
         self.reason = self.reporter.report(done, state, self.trials, self.callbacks, self.rate,
-                                           trained, now - self.started)
+                                           int(trained) + (others if trained else 0),
+                                           now - self.started)
         self.started = now
-        if self.reason or stopped:
+        if self.reason or state.stopped[k]:
             self.model.stop_training = True
 
-    def finish(self, logs: list[dict[str, Any]], epochs: int) -> None:
-        """After ``fit`` returned: report what a loop without callbacks returned; end a trial
-        whose ``fit`` returned before its last epoch as early-stopped."""
+    def finish(self, result: Any) -> None:
+        """After ``fit`` returned: report its end as KerasTuner scores it (what it returned
+        merged into its last epoch, see :func:`merge_result`); a ``fit`` that returned before
+        its last epoch ends the trial as early-stopped."""
         if self.reason:
             return
-        if not self.reported and not logs:
+        state, k = self.state, self.k
+        seen = state.history[k][self.start:self.done]  # the epochs its callbacks saw
+        final = merge_result(seen, result, self.objective)
+        if not final:
             raise UserCodeError("HyperModel.fit returned nothing KerasTuner can read (a History, "
                                 "a dict of metrics or a float) and never called on_epoch_end "
                                 "of the callbacks it was given: the trial has no result")
-        if not self.reported:
-            final = len(logs) == 1  # a float or dict describes the trained model at the end
-            for i, entry in enumerate(logs):
-                self.done = epochs if final else self.done + 1
-                self.state.history[self.k].append(entry)
-                self.state.last[self.k] = entry
-                self.state.stopped[self.k] = not final and i == len(logs) - 1 and \
-                    self.done < epochs
-                self._report(entry, False)
+        if not seen:  # what fit returned is the whole run: one entry per epoch of a History
+            alone = len(final) == 1  # a float or dict describes the model trained to the end
+            for i, entry in enumerate(final):
+                self.done = self.reporter.epochs if alone else self.done + 1
+                state.history[k] = [*state.history[k][:self.done - 1], entry]
+                state.last[k] = entry
+                if i == len(final) - 1:
+                    self._end()
+                else:
+                    self._report(trained=True)
                 if self.reason:
                     return
-        if not self.reason:
+            return
+        repeat = not self.pending  # its last epoch was reported live already
+        state.history[k] = [*state.history[k][:self.done - 1], final[-1]]
+        state.last[k] = final[-1]
+        self._end(repeat)
+
+    def _end(self, repeat: bool = False) -> None:
+        if self.done < self.reporter.epochs:
             # Ended by itself before the budget (EarlyStopping, a loop's own rule): say so.
             self.state.stopped = [True] * len(self.trials)
-            self.reporter.report(self.done, self.state, self.trials, self.callbacks, self.rate,
-                                 0, 0.0)
+        self._report(trained=not repeat)

@@ -29,7 +29,7 @@ TRAINED_KEY = "executions_trained"
 # Wall-clock time of the report as a float Unix time (Ray's ``timestamp`` is whole seconds).
 REPORTED_AT_KEY = "reported_at"
 # Stop reasons of a row that records a failure rather than a measured epoch.
-FAILURE_ROW_REASONS = (STOP_REASONS[3], STOP_REASONS[4])
+FAILURE_ROW_REASONS = (STOP_REASONS[3], STOP_REASONS[4], STOP_REASONS[5], STOP_REASONS[6])
 
 
 class ExecutionState:

@@ -15,9 +15,12 @@ __all__ = ["trial_status", "error_summary", "study_stop", "STATUSES", "FINISHED_
 STUDY_STOPS_FILE = "stopped_by_study.json"
 
 # What the trainable reports as ``stop_reason`` when it ends a trial itself ("" otherwise).
-STOP_REASONS = ("completed", "early_stopping", "nan_loss", "out_of_memory", "timeout")
+# failed_trial: the user's code raised keras_tuner.errors.FailedTrialError; fatal_error: it
+# raised keras_tuner.errors.FatalError, which also stops the study.
+STOP_REASONS = ("completed", "early_stopping", "nan_loss", "out_of_memory", "timeout",
+                "failed_trial", "fatal_error")
 # Stop reasons that make a trial *failed* (recorded, not retried).
-FAILED_REASONS = ("nan_loss", "out_of_memory", "timeout")
+FAILED_REASONS = ("nan_loss", "out_of_memory", "timeout", "failed_trial", "fatal_error")
 # What an error from Ray says when it killed a trial's process for using too much host memory.
 _HOST_OOM = ("OutOfMemoryError", "running low on memory")
 # Keys Ray adds to every result, and the trainable's own bookkeeping: not training metrics.
@@ -69,7 +72,7 @@ def trial_status(error: Optional[str], last: dict[str, Any],
         return "failed", f"killed for running out of host memory: {error}"
     if error:
         return "errored", error
-    completed, early, nan, oom, timeout = STOP_REASONS
+    completed, early, nan, oom, timeout = STOP_REASONS[:5]
     reason = last.get("stop_reason", "")
     epoch = last.get("epoch")
     if reason == nan:
@@ -77,6 +80,8 @@ def trial_status(error: Optional[str], last: dict[str, Any],
     if reason in (oom, timeout):  # its failure.json is missing, but the trial said so
         what = "ran out of memory" if reason == oom else "timed out"
         return "failed", f"{what} at epoch {epoch}"
+    if reason in FAILED_REASONS:  # failed_trial, fatal_error without their record
+        return "failed", f"{reason} at epoch {epoch}"
     if reason == early:
         return "early_stopped", f"no improvement, stopped at epoch {epoch}"
     if reason == completed:
