@@ -67,6 +67,10 @@ def test_bayesian_optimization_is_tpe_and_hyperband_is_asha(tmp_path):
                          hyperband_iterations=2, scheduler="hyperband", directory=tmp_path)
     assert _spec(twice)["search"]["num_samples"] == 34
     assert _spec(twice)["scheduler"]["name"] == "hyperband"
+    tuned = kt.Hyperband(user_code.build_model, objective="val_accuracy", max_epochs=9,
+                         scheduler={"name": "asha", "grace_period": 2}, directory=tmp_path)
+    assert _spec(tuned)["scheduler"]["grace_period"] == 2
+    assert _spec(tuned)["scheduler"]["max_t"] == 9
 
 
 def test_the_objective_as_keras_tuner_takes_it(tmp_path):
@@ -103,6 +107,14 @@ def test_the_objective_as_keras_tuner_takes_it(tmp_path):
     (lambda: kt.RandomSearch(user_code.build_model, objective="val_my_score"), "objective",
      "direction"),
     (lambda: kt.RandomSearch(None), "hypermodel", "required"),
+    # Checked when the tuner is created, named as the argument the user wrote.
+    (lambda: kt.RandomSearch(user_code.build_model, max_trials=0), "max_trials", "greater"),
+    (lambda: kt.RandomSearch(user_code.build_model, project_name="a b"), "project_name",
+     "directory name"),
+    (lambda: kt.RandomSearch(user_code.build_model, time_budget_s=-1), "time_budget_s",
+     "greater"),
+    (lambda: kt.RandomSearch(user_code.build_model, max_consecutive_failed_trials=0),
+     "max_consecutive_failed_trials", "greater"),
 ])
 def test_arguments_tunefleet_cannot_honour_are_refused(make, field, pattern):
     with pytest.raises(SpecError, match=pattern) as info:
@@ -137,6 +149,9 @@ def test_search_takes_fit_arguments_as_keras_binds_them():
     assert got.fit_kwargs["class_weight"] == {0: 2.0}
     assert got.fit_kwargs["callbacks"] == [early]
     assert got.fit_kwargs["verbose"] == 0
+    # Keywords keras.Model.fit does not take reach the user's HyperModel.fit, as in KerasTuner.
+    assert search_inputs((x, y), {"validation_split": 0.2, "my_flag": True}).fit_kwargs[
+        "my_flag"] is True
     frame = search_inputs((pd.DataFrame(x.reshape(len(x), -1)), pd.Series(y)),
                           {"validation_data": (xv.reshape(len(xv), -1), yv)})
     assert isinstance(frame.x, np.ndarray) and frame.x.shape == (len(x), 64)
@@ -160,12 +175,42 @@ def test_a_small_tf_data_dataset_is_read_into_arrays_and_an_endless_one_refused(
     ({"validation_split": 0.2, "epochs": 0}, "epochs", "positive"),
     ({"validation_data": (np.zeros((3, 8, 8, 1)), np.zeros(3), np.ones(3))}, "validation_data",
      "sample weights"),
+    ({"validation_data": (np.zeros((3, 64)), np.zeros(3))}, "validation_data", "shaped as x"),
+    ({"validation_split": 0.2, "batch_size": 0}, "batch_size", "positive"),
+    ({"validation_split": 0.2, "callbacks": 3}, "callbacks", "keras.callbacks.Callback"),
 ])
 def test_search_inputs_tunefleet_cannot_take_are_refused(kwargs, field, pattern):
     x, y, _, _ = user_code.digits()
     with pytest.raises(SpecError, match=pattern) as info:
         search_inputs((x, y), kwargs)
     assert info.value.field == field
+
+
+def test_a_list_of_inputs_is_refused_with_a_message():
+    x, y, _, _ = user_code.digits()
+    with pytest.raises(SpecError, match="multi-input") as info:
+        search_inputs(([x, x], y), {"validation_split": 0.2})
+    assert info.value.field == "x, y x"
+
+
+def test_a_keras_tuner_project_directory_is_neither_read_nor_deleted(tmp_path):
+    project = tmp_path / "untitled_project"
+    project.mkdir()
+    (project / "oracle.json").write_text("{}")
+    x, y, xv, yv = user_code.digits()
+    for overwrite in (False, True):
+        tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy",
+                                directory=tmp_path, overwrite=overwrite)
+        with pytest.raises(SpecError, match="KerasTuner project") as info:
+            tuner.search(x, y, validation_data=(xv, yv)) if overwrite else tuner.reload()
+        assert info.value.field == "project_name" or overwrite
+    assert (project / "oracle.json").read_text() == "{}"
+
+
+def test_the_logger_argument_is_ignored_with_keras_tuners_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match="logger"):
+        kt.RandomSearch(user_code.build_model, objective="val_accuracy", logger=object(),
+                        directory=tmp_path)
 
 
 def _discovered(hypermodel) -> dict:

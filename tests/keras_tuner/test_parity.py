@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.keras_tuner import user_code
+from tunefleet.spec import SpecError
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,9 @@ def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
     params = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/params.json")}
     assert len(before) == 4
 
-    again = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args)
+    # A continued study may change its time budget and failure policy, as a resumed one may.
+    again = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, time_budget_s=900,
+                            max_consecutive_failed_trials=5, **args)
     assert len(again.get_best_hyperparameters(10)) == 4  # reloaded before searching
     assert isinstance(again.get_best_models(1)[0], keras.Model)
     again.search(x, y, epochs=1, validation_data=(xv, yv))
@@ -122,6 +125,11 @@ def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
     old = [json.loads(v) for v in params.values()]
     assert all(n not in old for n in new)
     assert len(again.get_best_hyperparameters(10)) == 6
+    import yaml
+
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    assert spec["search"]["time_budget_s"] == 900 and spec["failure"]["max_consecutive"] == 5
+    assert spec["search"]["num_samples"] == 6
     again.results_summary(2)
     out = capsys.readouterr().out
     assert f"Results summary\nResults in {again.project_dir}\nShowing 2 best trials\n" in out
@@ -140,5 +148,53 @@ def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
         kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args).search(
             x, y, epochs=3, validation_data=(xv, yv))
     assert "train.epochs" in str(info.value)
+    with pytest.raises(SpecError, match="already holds 6 trials") as fewer:
+        kt.RandomSearch(user_code.MyHyperModel(), max_trials=5, **args).search(
+            x, y, epochs=1, validation_data=(xv, yv))
+    assert fewer.value.field == "max_trials"
     assert np.isfinite(json.loads((study / "summary.json").read_text())["best"]["metrics"][
         "val_accuracy"])
+
+
+def test_search_arguments_and_callbacks_reach_every_trials_fit(tmp_path, ray_local):
+    """class_weight, sample_weight, shuffle, an extra keyword and the user's callbacks reach
+    each trial's fit (Recording.fit raises otherwise); the callbacks act inside the trials;
+    a drawn seed is recorded; reload() reads the study back."""
+    import yaml
+
+    import tunefleet.keras_tuner as kt
+    from tests.keras_tuner.recording import Recording, Seen
+
+    x, y, _, _ = user_code.digits()
+    args = dict(objective="val_accuracy", max_trials=2, directory=str(tmp_path),
+                project_name="args", scheduler="fifo", time_budget_s=600)
+    tuner = kt.RandomSearch(Recording(), **args)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5,
+                                                patience=0, min_delta=1.0, mode="max")
+    tuner.search(x, y, epochs=3, validation_split=0.25, shuffle=False, my_flag=True,
+                 class_weight={i: 1.0 for i in range(10)}, sample_weight=np.ones(len(x)),
+                 callbacks=[Seen(), plateau,
+                            keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"))])
+    trials = tuner.result.trials
+    assert set(trials["status"]) == {"completed"}, trials[["status", "reason"]]
+    history = pd_history(Path(tuner.project_dir))
+    assert list(history["user_callback_epochs"]) == [1.0, 2.0, 3.0] * 2
+    for _, rows in history.groupby("trial_id"):  # no epoch gains 1.0: halved after epoch 2
+        assert rows["lr"].iloc[2] == pytest.approx(rows["lr"].iloc[0] / 2)
+    # Each trial logs into a folder of its own, as KerasTuner points TensorBoard.
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == sorted(trials["trial_id"])
+    assert all((tmp_path / "tb" / t / "execution0").is_dir() for t in trials["trial_id"])
+    spec = yaml.safe_load((Path(tuner.project_dir) / "spec.yaml").read_text())
+    assert type(spec["search"]["seed"]) is int and spec["search"]["time_budget_s"] == 600
+    again = kt.RandomSearch(Recording(), **args)
+    again.reload()
+    assert again.get_best_hyperparameters(2)[0].values == \
+        tuner.get_best_hyperparameters(2)[0].values
+
+
+def pd_history(study: Path):
+    import pandas as pd
+
+    rows = [json.loads(line) for p in sorted(study.glob("trial_*/result.json"))
+            for line in p.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows).sort_values(["trial_id", "epoch"])

@@ -9,7 +9,18 @@ from typing import Any, Optional
 
 from ..spec import SpecError, apply_overrides
 
-__all__ = ["TunerArguments", "REFUSED", "refuse_unsupported", "hyperband_trials"]
+__all__ = ["TunerArguments", "REFUSED", "KT_FIELDS", "refuse_unsupported", "hyperband_trials"]
+
+# Spec fields by the tuner argument that sets them (errors name the argument the user wrote).
+KT_FIELDS: dict[str, str] = {
+    "name": "project_name", "output.storage": "directory", "search.num_samples": "max_trials",
+    "search.seed": "seed", "search.executions_per_trial": "executions_per_trial",
+    "search.max_concurrent": "max_concurrent", "search.time_budget_s": "time_budget_s",
+    "search.n_initial_points": "num_initial_points",
+    "failure.max_retries": "max_retries_per_trial",
+    "failure.max_consecutive": "max_consecutive_failed_trials",
+    "resources": "resources_per_trial", "cluster.address": "address", "scheduler": "scheduler",
+}
 
 # KerasTuner arguments tunefleet cannot honour, with the reason and what to do instead.
 REFUSED: dict[str, str] = {

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,9 @@ def _array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, dict):
         raise SpecError(name, "a dict of inputs (a multi-input model) is not supported yet",
                         sorted(value), fix="pass one array")
+    if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape") for v in value):
+        raise SpecError(name, f"a list of {len(value)} input arrays (a multi-input model) is "
+                        "not supported yet", fix="pass one array")
     if hasattr(value, "to_numpy"):  # pandas DataFrame / Series
         return np.asarray(value.to_numpy())
     return np.asarray(value)
@@ -112,7 +116,15 @@ def _pair(name: str, x: Any, y: Any, notes: list[str]) -> tuple[np.ndarray, np.n
     return xs, ys
 
 
-def _validation(given: Any, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _validation(given: Any, notes: list[str], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pair = _given_validation(given, notes)
+    if pair[0].shape[1:] != x.shape[1:]:
+        raise SpecError("validation_data", f"x_val has examples shaped {pair[0].shape[1:]}, "
+                        f"x has {x.shape[1:]}", fix="pass validation data shaped as x")
+    return pair
+
+
+def _given_validation(given: Any, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if _is_dataset(given):
         return _pair("validation_data", given, None, notes)
     if not isinstance(given, (tuple, list)) or len(given) not in (2, 3):
@@ -125,7 +137,11 @@ def _validation(given: Any, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def search_inputs(args: tuple, kwargs: dict[str, Any]) -> SearchInputs:
-    """``search``'s arguments, bound as ``keras.Model.fit`` binds them."""
+    """``search``'s arguments, bound as ``keras.Model.fit`` binds them; other keywords go to
+    every trial's ``HyperModel.fit`` as they are, as KerasTuner passes them."""
+    known = set(_fit_signature().parameters)
+    extra = {k: v for k, v in kwargs.items() if k not in known}
+    kwargs = {k: v for k, v in kwargs.items() if k in known}
     try:
         bound = _fit_signature().bind(None, *args, **kwargs)
     except TypeError as exc:
@@ -148,7 +164,7 @@ def search_inputs(args: tuple, kwargs: dict[str, Any]) -> SearchInputs:
                         fix="pass one weight per example")
     split = float(given.get("validation_split") or 0.0)
     if given.get("validation_data") is not None:
-        validation = _validation(given["validation_data"], notes)
+        validation = _validation(given["validation_data"], notes, x)
     elif split:
         if not 0 < split < 1:
             raise SpecError("validation_split", "must be between 0 and 1", split)
@@ -164,7 +180,10 @@ def search_inputs(args: tuple, kwargs: dict[str, Any]) -> SearchInputs:
     epochs = given.get("epochs", 1)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise SpecError("epochs", "must be a positive integer", epochs)
-    fit_kwargs = {k: given[k] for k in _FORWARDED if k in given}
+    batch = given.get("batch_size")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        raise SpecError("batch_size", "must be a positive integer", batch)
+    fit_kwargs = {**extra, **{k: given[k] for k in _FORWARDED if k in given}}
     fit_kwargs.setdefault("verbose", 0)  # trials report to tunefleet's console instead
     if weights is not None:
         fit_kwargs["sample_weight"] = weights
@@ -176,9 +195,17 @@ def search_inputs(args: tuple, kwargs: dict[str, Any]) -> SearchInputs:
 def _callbacks(callbacks: Any) -> list[Any]:
     """The user's callbacks, checked to travel to trials (each trial gets its own copy)."""
     import cloudpickle
+    import keras
 
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(cb, keras.callbacks.Callback) for cb in callbacks):
+        raise SpecError("callbacks", "must be a list of keras.callbacks.Callback objects",
+                        callbacks, fix="pass e.g. callbacks=[keras.callbacks.EarlyStopping("
+                        "patience=3)]")
     callbacks = list(callbacks)
     for cb in callbacks:
+        if isinstance(cb, keras.callbacks.TensorBoard):  # trials run in folders of their own
+            cb.log_dir = os.path.abspath(cb.log_dir)
         try:
             cloudpickle.dumps(copy.deepcopy(cb))
         except Exception as exc:  # noqa: BLE001 - any object may fail to copy in its own way
@@ -186,10 +213,3 @@ def _callbacks(callbacks: Any) -> list[Any]:
                             f"trials ({type(exc).__name__}: {exc})", fix="create the callback "
                             "without references to open files, locks or models") from None
     return callbacks
-
-
-def optional_test(test_data: Optional[tuple]) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """tunefleet's own ``test_data=(x, y)`` for the report, as arrays."""
-    if test_data is None:
-        return None
-    return _pair("test_data", test_data[0], test_data[1], [])

@@ -4,23 +4,26 @@ in ``directory/project_name`` and continued when the tuner is created again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import yaml
 
 from ..spec import Experiment, SpecError
-from .arguments import TunerArguments, hyperband_trials, refuse_unsupported
+from .arguments import KT_FIELDS, TunerArguments, hyperband_trials, refuse_unsupported
 from .declared import with_declared
 from .inputs import search_inputs
 
 __all__ = ["Tuner", "RandomSearch", "BayesianOptimization", "Hyperband", "GridSearch"]
 
 # Spec sections a continued search may change; anything else needs overwrite=True.
-_CONTINUABLE = {"search": ("num_samples", "seed", "time_budget_s", "max_concurrent"),
-                "output": None, "cluster": None, "failure": None, "resources": None}
+# Spec sections a continued search may change (None: all of it), as a resumed study may
+# (study/resume_rules.py): the rest is in the state Ray restores.
+_CONTINUABLE = {"search": ("num_samples", "time_budget_s"), "output": None, "cluster": None,
+                "failure": ("max_consecutive",)}
 
 
 def _differences(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
@@ -38,6 +41,38 @@ def _differences(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
         elif a != b:
             out.append(section)
     return out
+
+
+@contextlib.contextmanager
+def _kerastuner_fields(objective: Optional[dict[str, Any]] = None) -> Iterator[None]:
+    """Spec errors named as the tuner's arguments (``max_trials``, not
+    ``search.num_samples``); a missing default objective explained as KerasTuner does."""
+    try:
+        yield
+    except SpecError as exc:
+        if (objective or {}).get("metric") == "default_objective" and \
+                exc.field == "objective.metric":
+            raise SpecError("objective", "no objective was given, so (as in KerasTuner) "
+                            "HyperModel.fit must return the value to minimise, as a float; "
+                            f"this one does not ({exc.problem})",
+                            fix="pass objective='val_loss' (or another metric the model "
+                            "reports), or return a float from fit") from None
+        if not exc.field:  # one validation pass: a line per problem, each "field: problem"
+            lines = [line.partition(": ") for line in exc.problem.splitlines()]
+            named = [(_argument(f) or f, rest) for f, _, rest in lines]
+            if len(named) == 1 and named[0][0] != lines[0][0]:
+                raise SpecError(named[0][0], named[0][1]) from None
+            raise SpecError.many([f"{f}: {rest}" for f, rest in named]) from None
+        field = _argument(exc.field)
+        if field is None:
+            raise
+        raise SpecError(field, exc.problem, exc.value, fix=exc.fix) from None
+
+
+def _argument(field: str) -> Optional[str]:
+    """The tuner argument that sets spec ``field``; None for one no argument sets."""
+    return next((kt for spec, kt in KT_FIELDS.items()
+                 if field == spec or field.startswith(spec + ".")), None)
 
 
 def _objective(objective: Any) -> dict[str, Any]:
@@ -109,9 +144,11 @@ class Tuner:
             scheduler=_scheduler(scheduler), resources=dict(resources_per_trial or {}),
             max_concurrent=max_concurrent, address=address, time_budget_s=time_budget_s,
             settings=list(settings or []), search_extra=dict(_search or {}), epochs=_epochs)
-        self._overwrite = bool(overwrite)
+        self._overwrite = bool(overwrite)  # as KerasTuner: the old study is gone for this tuner
         self.result: Any = None  # the StudyResult of the last search
         self._study: Any = None
+        with _kerastuner_fields():  # every argument checked now, before any data is seen
+            Experiment.from_dict(self._args.spec(self.project_name, 1, "module:build"))
 
     # -- KerasTuner's methods ---------------------------------------------------------
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
@@ -134,12 +171,13 @@ class Tuner:
             print(f"tunefleet: {note}")
         data = given_dataset(inputs.x, inputs.y, inputs.validation)
         spec = self._args.spec(self.project_name, inputs.epochs, self._reference())
-        stored = None if self._overwrite else self._stored_spec()
-        if stored is None:
-            self.result = run(spec, overwrite=self._overwrite, data=data,
-                              hypermodel=self.hypermodel, fit_kwargs=inputs.fit_kwargs)
-        else:
-            self.result = self._continue(stored, spec, data, inputs.fit_kwargs)
+        stored = self._stored_spec()
+        with _kerastuner_fields(self._args.objective):
+            if stored is None:
+                self.result = run(spec, overwrite=self._overwrite, data=data,
+                                  hypermodel=self.hypermodel, fit_kwargs=inputs.fit_kwargs)
+            else:
+                self.result = self._continue(stored, spec, data, inputs.fit_kwargs)
         self._overwrite = False
         self._study = None
 
@@ -242,8 +280,18 @@ class Tuner:
         return study_storage(os.path.join(self._args.directory, self.project_name))
 
     def _stored_spec(self) -> Optional[dict[str, Any]]:
-        text = self._storage().read_text("spec.yaml")
-        return yaml.safe_load(text) if text else None
+        """The spec of the study in project_dir; None if there is none (or ``overwrite`` is
+        pending: KerasTuner's overwrite=True starts the tuner without it)."""
+        storage = self._storage()
+        text = storage.read_text("spec.yaml")
+        if text:
+            return None if self._overwrite else yaml.safe_load(text)
+        if storage.holds_anything():
+            raise SpecError("project_name", f"{self.project_dir} holds files but no tunefleet "
+                            "study (a KerasTuner project?); tunefleet neither reads nor deletes "
+                            "them", fix="pass another project_name or directory, or delete "
+                            "that directory yourself")
+        return None
 
     def _loaded(self) -> Any:
         if self._study is None and self._stored_spec() is not None:
@@ -272,25 +320,34 @@ class Tuner:
         unfinished ones; refused when the tuner's settings differ from the study's."""
         from ..study.runner import resume
 
-        given = Experiment.from_dict(spec).to_dict()
-        changed = _differences(given, stored)
-        if self._seed_given and given["search"]["seed"] != stored["search"]["seed"]:
-            changed.append("search.seed")
+        if not self._seed_given:  # a drawn seed: the study's own continues
+            spec = {**spec, "search": {**spec["search"], "seed": stored["search"]["seed"]}}
+        experiment = Experiment.from_dict(spec)
+        given = experiment.to_dict()
+        changed = [KT_FIELDS.get(f, f) for f in _differences(given, stored)]
+        info = json.loads(self._storage().read_text("data/info.json") or "{}")
+        shape = list(data.info.input_shape)
+        if info.get("input_shape") not in (None, shape):
+            changed.append(f"x (examples shaped {shape}, the study's {info['input_shape']})")
         if changed:
             raise SpecError("project_name", f"{self.project_dir} holds a study started with "
-                            f"other settings ({', '.join(changed)})", fix="pass overwrite=True "
-                            "to replace it, or another project_name or directory")
+                            f"other settings: {', '.join(changed)} differ; a continued search "
+                            "may change max_trials, time_budget_s, address and "
+                            "max_consecutive_failed_trials", fix="pass overwrite=True to "
+                            "replace it, or another project_name or directory")
         have = int(stored["search"]["num_samples"])
         want = int(given["search"]["num_samples"])
+        if want < have:
+            raise SpecError("max_trials", f"{self.project_dir} already holds {have} trials and "
+                            "keeps them", want, fix=f"pass max_trials={have} or more, or "
+                            "overwrite=True to start again")
         summary = json.loads(self._storage().read_text("summary.json") or "{}")
-        finished = bool(summary) and not summary.get("stopped")
-        overrides = [f"search.num_samples={want}"] if want > have else []
-        if finished and not overrides:
+        if summary and not summary.get("stopped") and want == have:
             print(f"tunefleet: {self.project_dir} already holds the {have} trials asked for; "
                   "raise max_trials to add trials, or pass overwrite=True to start again")
             return self.result
-        return resume(self._storage(), overrides, data=data, hypermodel=self.hypermodel,
-                      fit_kwargs=fit_kwargs)
+        return resume(self._storage(), data=data, hypermodel=self.hypermodel,
+                      fit_kwargs=fit_kwargs, spec=experiment)
 
 
 class RandomSearch(Tuner):
@@ -358,12 +415,14 @@ class Hyperband(Tuner):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise SpecError(name, f"must be an integer of at least {low}", value)
         trials, smallest = hyperband_trials(max_epochs, factor, hyperband_iterations)
-        name = kwargs.pop("scheduler", None) or "asha"
+        given = _scheduler(kwargs.pop("scheduler", None))
+        name = given.get("name", "asha")
         if name == "asha":
             scheduler = {"name": "asha", "max_t": max_epochs, "reduction_factor": factor,
-                         "grace_period": smallest}
+                         "grace_period": smallest, **given}
         elif name == "hyperband":
-            scheduler = {"name": "hyperband", "max_t": max_epochs, "reduction_factor": factor}
+            scheduler = {"name": "hyperband", "max_t": max_epochs, "reduction_factor": factor,
+                         **given}
         else:
             raise SpecError("scheduler", "Hyperband is itself a scheduler: 'asha' (default) or "
                             "'hyperband'", name, fix="use RandomSearch(scheduler=...) for "
