@@ -26,7 +26,8 @@ class Recording(kt.HyperModel):
         model = keras.Sequential([layers.Flatten(), layers.Dense(hp.Choice("units", [16, 32]),
                                                                  activation="relu"),
                                   layers.Dense(10, activation="softmax")])
-        model.compile(optimizer=keras.optimizers.Adam(0.01),
+        model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 3e-3, 3e-2,
+                                                               sampling="log")),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 

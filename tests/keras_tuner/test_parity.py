@@ -97,26 +97,75 @@ def test_the_same_user_code_runs_under_keras_tuner_and_tunefleet(case, tmp_path,
             assert type(value) is bool, (name, value)
 
 
-def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
-    """4 trials, then max_trials=6 on a re-created tuner: 2 new trials, the 4 old untouched."""
+@pytest.fixture(scope="module")
+def continued(tmp_path_factory, ray_local):
+    """One study for two tests: 4 trials (BayesianOptimization, so TPE's state is what a
+    continued search restores), searched with every kind of search argument; then a re-created
+    tuner with max_trials=6 adds 2. Returns what each step left behind."""
     import tunefleet.keras_tuner as kt
+    from tests.keras_tuner.recording import Recording, Seen
 
-    x, y, xv, yv = user_code.digits()
-    args = dict(objective="val_accuracy", seed=5, directory=str(tmp_path), project_name="cont",
-                max_concurrent=2)
-    first = kt.RandomSearch(user_code.MyHyperModel(), max_trials=4, **args)
-    first.search(x, y, epochs=1, validation_data=(xv, yv))
+    root = tmp_path_factory.mktemp("continued")
+    x, y, _, _ = user_code.digits()
+    args = dict(objective="val_accuracy", directory=str(root), project_name="cont",
+                max_concurrent=2, scheduler="fifo", num_initial_points=2)
+
+    def search(tuner, epochs=3):
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5,
+                                                    patience=0, min_delta=1.0, mode="max")
+        tuner.search(x, y, epochs=epochs, validation_split=0.25, shuffle=False, my_flag=True,
+                     class_weight={i: 1.0 for i in range(10)}, sample_weight=np.ones(len(x)),
+                     callbacks=[Seen(), plateau,
+                                keras.callbacks.TensorBoard(log_dir=str(root / "tb"))])
+
+    first = kt.BayesianOptimization(Recording(), max_trials=4, **args)
+    search(first)
     study = Path(first.project_dir)
     before = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/result.json")}
     params = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/params.json")}
-    assert len(before) == 4
-
+    history = pd_history(study)
     # A continued study may change its time budget and failure policy, as a resumed one may.
-    again = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, time_budget_s=900,
-                            max_consecutive_failed_trials=5, **args)
-    assert len(again.get_best_hyperparameters(10)) == 4  # reloaded before searching
-    assert isinstance(again.get_best_models(1)[0], keras.Model)
-    again.search(x, y, epochs=1, validation_data=(xv, yv))
+    again = kt.BayesianOptimization(Recording(), max_trials=6, time_budget_s=900,
+                                    max_consecutive_failed_trials=5, **args)
+    reloaded = (len(again.get_best_hyperparameters(10)),
+                isinstance(again.get_best_models(1)[0], keras.Model))
+    search(again)
+    return dict(kt=kt, Recording=Recording, args=args, search=search, first=first,
+                again=again, study=study, before=before, params=params, history=history,
+                reloaded=reloaded, tb=root / "tb")
+
+
+def test_search_arguments_and_callbacks_reach_every_trials_fit(continued):
+    """class_weight, sample_weight, shuffle, an extra keyword and the user's callbacks reach
+    each trial's fit (Recording.fit raises otherwise); the callbacks act inside the trials;
+    TensorBoard logs each trial apart; a drawn seed is recorded; reload() reads it back."""
+    import yaml
+
+    first, history = continued["first"], continued["history"]
+    trials = first.result.trials
+    assert set(trials["status"]) == {"completed"}, trials[["status", "reason"]]
+    assert list(history["user_callback_epochs"]) == [1.0, 2.0, 3.0] * 4
+    for _, rows in history.groupby("trial_id"):  # no epoch gains 1.0: halved after epoch 2
+        assert rows["lr"].iloc[2] == pytest.approx(rows["lr"].iloc[0] / 2)
+    # Each trial logs into a folder of its own, as KerasTuner points TensorBoard.
+    logged = {p.name for p in continued["tb"].iterdir()}
+    assert set(trials["trial_id"]) <= logged and len(logged) == 6
+    assert all((continued["tb"] / t / "execution0").is_dir() for t in trials["trial_id"])
+    spec = yaml.safe_load((continued["study"] / "spec.yaml").read_text())
+    assert type(spec["search"]["seed"]) is int
+    reread = continued["kt"].BayesianOptimization(continued["Recording"](), max_trials=6,
+                                                  **continued["args"])
+    reread.reload()
+    assert reread.get_best_hyperparameters(6)[0].values == \
+        continued["again"].get_best_hyperparameters(6)[0].values
+
+
+def test_a_recreated_tuner_continues_its_study(continued, capsys):
+    """4 trials, then max_trials=6 on a re-created tuner: 2 new trials, the 4 old untouched."""
+    kt, args, study = continued["kt"], continued["args"], continued["study"]
+    before, params, again = continued["before"], continued["params"], continued["again"]
+    assert len(before) == 4
+    assert continued["reloaded"] == (4, True)  # reloaded before searching again
     after = {p.parent.name: p.read_bytes() for p in study.glob("trial_*/result.json")}
     assert len(after) == 6
     assert {k: after[k] for k in before} == before
@@ -129,7 +178,7 @@ def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
 
     spec = yaml.safe_load((study / "spec.yaml").read_text())
     assert spec["search"]["time_budget_s"] == 900 and spec["failure"]["max_consecutive"] == 5
-    assert spec["search"]["num_samples"] == 6
+    assert spec["search"]["num_samples"] == 6 and spec["search"]["algorithm"] == "hyperopt"
     again.results_summary(2)
     out = capsys.readouterr().out
     assert f"Results summary\nResults in {again.project_dir}\nShowing 2 best trials\n" in out
@@ -137,59 +186,23 @@ def test_a_recreated_tuner_continues_its_study(tmp_path, ray_local, capsys):
     assert out.count(" summary\nHyperparameters:\n") == 2 and out.count("Score: ") == 2
     report = again.report()
     assert (Path(report.out_dir) / "report.html").is_file()
-    assert set(report.importance.names) <= {"units", "normalize", "shuffle", "batch_size"}
+    assert set(report.importance.names) <= {"units", "lr"}
 
     # A third tuner asking for what the study holds adds nothing.
-    third = kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args)
-    third.search(x, y, epochs=1, validation_data=(xv, yv))
+    third = kt.BayesianOptimization(continued["Recording"](), max_trials=6, **args)
+    continued["search"](third)
     assert len(list(study.glob("trial_*/result.json"))) == 6
     # Other settings are refused, naming the way out.
-    with pytest.raises(Exception, match="overwrite=True") as info:
-        kt.RandomSearch(user_code.MyHyperModel(), max_trials=6, **args).search(
-            x, y, epochs=3, validation_data=(xv, yv))
+    with pytest.raises(SpecError, match="overwrite=True") as info:
+        continued["search"](kt.BayesianOptimization(continued["Recording"](), max_trials=6,
+                                                    **args), epochs=2)
     assert "train.epochs" in str(info.value)
     with pytest.raises(SpecError, match="already holds 6 trials") as fewer:
-        kt.RandomSearch(user_code.MyHyperModel(), max_trials=5, **args).search(
-            x, y, epochs=1, validation_data=(xv, yv))
+        continued["search"](kt.BayesianOptimization(continued["Recording"](), max_trials=5,
+                                                    **args))
     assert fewer.value.field == "max_trials"
     assert np.isfinite(json.loads((study / "summary.json").read_text())["best"]["metrics"][
         "val_accuracy"])
-
-
-def test_search_arguments_and_callbacks_reach_every_trials_fit(tmp_path, ray_local):
-    """class_weight, sample_weight, shuffle, an extra keyword and the user's callbacks reach
-    each trial's fit (Recording.fit raises otherwise); the callbacks act inside the trials;
-    a drawn seed is recorded; reload() reads the study back."""
-    import yaml
-
-    import tunefleet.keras_tuner as kt
-    from tests.keras_tuner.recording import Recording, Seen
-
-    x, y, _, _ = user_code.digits()
-    args = dict(objective="val_accuracy", max_trials=2, directory=str(tmp_path),
-                project_name="args", scheduler="fifo", time_budget_s=600)
-    tuner = kt.RandomSearch(Recording(), **args)
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5,
-                                                patience=0, min_delta=1.0, mode="max")
-    tuner.search(x, y, epochs=3, validation_split=0.25, shuffle=False, my_flag=True,
-                 class_weight={i: 1.0 for i in range(10)}, sample_weight=np.ones(len(x)),
-                 callbacks=[Seen(), plateau,
-                            keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"))])
-    trials = tuner.result.trials
-    assert set(trials["status"]) == {"completed"}, trials[["status", "reason"]]
-    history = pd_history(Path(tuner.project_dir))
-    assert list(history["user_callback_epochs"]) == [1.0, 2.0, 3.0] * 2
-    for _, rows in history.groupby("trial_id"):  # no epoch gains 1.0: halved after epoch 2
-        assert rows["lr"].iloc[2] == pytest.approx(rows["lr"].iloc[0] / 2)
-    # Each trial logs into a folder of its own, as KerasTuner points TensorBoard.
-    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == sorted(trials["trial_id"])
-    assert all((tmp_path / "tb" / t / "execution0").is_dir() for t in trials["trial_id"])
-    spec = yaml.safe_load((Path(tuner.project_dir) / "spec.yaml").read_text())
-    assert type(spec["search"]["seed"]) is int and spec["search"]["time_budget_s"] == 600
-    again = kt.RandomSearch(Recording(), **args)
-    again.reload()
-    assert again.get_best_hyperparameters(2)[0].values == \
-        tuner.get_best_hyperparameters(2)[0].values
 
 
 def pd_history(study: Path):

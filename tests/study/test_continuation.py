@@ -14,7 +14,6 @@ from tests import hypermodels
 from tests.conftest import tiny_spec
 from tunefleet import SpecError, resume, run
 from tunefleet.cli import app
-from tunefleet.data import arrays_as_raw
 
 pytestmark = pytest.mark.slow
 
@@ -88,28 +87,8 @@ def test_a_finished_random_study_gains_trials_from_the_cli_and_refuses_fewer(
     assert _trials(study) == after and len(again.trials) == 4
 
 
-def test_a_hypermodel_study_with_hyperopt_gains_new_trials(ray_local, tmp_path):
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    data = arrays_as_raw(digits.images[..., None] / 16.0, digits.target)
-    spec = {
-        "name": "hm_more",
-        "data": {"dataset": "arrays", "task": "multiclass"},
-        "train": {"epochs": 1, "batch_size": 64},
-        "search": {"algorithm": "hyperopt", "num_samples": 2, "n_initial_points": 2, "seed": 4},
-        "objective": {"metric": "val_accuracy"},
-        "output": {"storage": str(tmp_path / "results")},
-    }
-    first = run(spec, data=data, hypermodel=hypermodels.layered_mlp)
-    before = _trials(first.path)
-    assert len(before) == 2
-    more = resume(first.path, ["search.num_samples=4"], data=data,
-                  hypermodel=hypermodels.layered_mlp)
-    after = _trials(first.path)
-    _assert_continued(before, after, added=2)
-    assert len(more.trials) == 4 and more.finished == 4
-    assert more.summary["trials"]["total"] == 4
+# A hypermodel study searched by HyperOpt gaining trials: tests/keras_tuner/test_parity.py
+# (test_a_recreated_tuner_continues_its_study, through the drop-in BayesianOptimization).
 
 
 def test_a_time_budget_ends_the_study_and_labels_the_trials_it_cut(
