@@ -255,3 +255,13 @@ def test_search_space_summary_before_a_search_and_no_oracle(tmp_path, capsys):
     with pytest.raises(AttributeError, match="get_best_hyperparameters"):
         tuner.oracle  # noqa: B018
     assert tuner.get_best_hyperparameters() == [] and tuner.get_best_models() == []
+
+
+def test_a_scheduler_for_more_epochs_than_one_is_checked_against_searchs_epochs(tmp_path):
+    """search(epochs=) is unknown when the tuner is created: a grace period of 2 is fine then,
+    and refused only for a search of fewer epochs."""
+    tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy", directory=tmp_path,
+                            scheduler={"name": "asha", "grace_period": 2})
+    spec = tuner._args.spec("p", 1, "m:f")
+    with pytest.raises(SpecError, match="grace_period"):
+        Experiment.from_dict(spec)

@@ -147,8 +147,10 @@ class Tuner:
         self._overwrite = bool(overwrite)  # as KerasTuner: the old study is gone for this tuner
         self.result: Any = None  # the StudyResult of the last search
         self._study: Any = None
-        with _kerastuner_fields():  # every argument checked now, before any data is seen
-            Experiment.from_dict(self._args.spec(self.project_name, 1, "module:build"))
+        # Every argument checked now, before any data is seen (search's epochs are not known
+        # yet: a large count, so that only what search() gives can conflict with them).
+        with _kerastuner_fields():
+            Experiment.from_dict(self._args.spec(self.project_name, 10_000, "module:build"))
 
     # -- KerasTuner's methods ---------------------------------------------------------
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
