@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -87,3 +87,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
     return None
+
+
+def restore_trial(checkpoint: Any, models: list[Any],
+                  state: Any) -> tuple[list[Optional[list[dict[str, Any]]]], int, Optional[float]]:
+    """Load a trial's Ray ``checkpoint`` (None: a fresh trial) into each execution's model and
+    into ``state`` (an ``ExecutionState``). Returns each execution's saved callback states,
+    the epoch reached and the best objective so far."""
+    n = len(models)
+    saved: list[Optional[list[dict[str, Any]]]] = [None] * n
+    epoch, best = 0, None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            for k, model in enumerate(models):
+                meta = load_state(execution_dir(Path(directory), k, n), model)
+                saved[k] = meta["callbacks"]
+                state.restore(k, meta)
+                epoch, best = int(meta["epoch"]), meta.get("best")
+    return saved, epoch, best

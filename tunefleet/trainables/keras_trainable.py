@@ -17,7 +17,6 @@ import os
 import time
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..cluster.devices import configure_trial_devices, make_strategy
@@ -25,7 +24,7 @@ from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from ..storage import experiment_storage
 from .builders import resolve_builder
-from .checkpoint import callback_states, execution_dir, load_state, restore_callbacks
+from .checkpoint import callback_states, restore_callbacks, restore_trial
 from .compile import compile_model, make_callbacks
 from .epoch_data import EpochData
 from .executions import execution_seed
@@ -198,20 +197,9 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
                                 execution_seed(trial_seed, k), strategy) for k in range(n)]
     settings = trials[0].settings
     stateful = [make_callbacks(settings.train) for _ in trials]  # saved with each checkpoint
-    states: list[Optional[list[dict]]] = [None] * n
-
     state = ExecutionState(n)
-    best: Optional[float] = None
-    start_epoch = 0
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            for k, trial in enumerate(trials):
-                meta = load_state(execution_dir(Path(directory), k, n), trial.model)
-                states[k] = meta["callbacks"]
-                state.restore(k, meta)
-                start_epoch = int(meta["epoch"])
-                best = meta.get("best")
+    states, start_epoch, best = restore_trial(tune.get_checkpoint(),
+                                              [t.model for t in trials], state)
     # The scheduler ends every trial at its budget (max_t); training to it is completing.
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:

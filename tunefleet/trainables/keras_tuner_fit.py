@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from ..cluster.devices import make_strategy
 from ..data import TrainingData
 from ..spec import Experiment
-from .checkpoint import execution_dir, load_state, restore_callbacks
+from .checkpoint import restore_callbacks, restore_trial
 from .compile import make_callbacks
 from .executions import execution_seed
 from .fit_contract import (EpochRecorder, UserCodeError, copy_callbacks, fit_call,
@@ -126,18 +125,9 @@ def train_one_call(config: dict[str, Any], data: TrainingData, experiment: Exper
     trial_id = tune.get_context().get_trial_id() or "trial"
     stateful = [[*copy_callbacks((fit_kwargs or {}).get("callbacks"), trial_id, k),
                  *make_callbacks(settings.train)] for k in range(n)]
-    saved: list[Optional[list[dict]]] = [None] * n
     state = _Executions(n)
-    best: Optional[float] = None
-    start_epoch = 0
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            for k, trial in enumerate(trials):
-                meta = load_state(execution_dir(Path(directory), k, n), trial.model)
-                saved[k] = meta["callbacks"]
-                state.restore(k, meta)
-                start_epoch, best = int(meta["epoch"]), meta.get("best")
+    saved, start_epoch, best = restore_trial(tune.get_checkpoint(), [t.model for t in trials],
+                                             state)
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:
         return
