@@ -32,8 +32,11 @@ def test_keras_tuner_arguments_map_onto_the_spec(tmp_path):
                             seed=11, executions_per_trial=2, max_retries_per_trial=1,
                             max_consecutive_failed_trials=4, directory=tmp_path,
                             project_name="p", resources_per_trial={"cpu": 2},
-                            max_concurrent=3, time_budget_s=60)
+                            max_concurrent=3, time_budget_s=60, address="auto",
+                            settings=["output.num_to_keep=3"])
     spec = _spec(tuner, epochs=5)
+    assert spec["cluster"]["address"] == "auto"
+    assert spec["output"]["num_to_keep"] == 3
     assert spec["search"]["algorithm"] == "random"
     assert spec["search"]["num_samples"] == 7 and type(spec["search"]["num_samples"]) is int
     assert spec["search"]["seed"] == 11
@@ -53,6 +56,9 @@ def test_bayesian_optimization_is_tpe_and_hyperband_is_asha(tmp_path):
                                  num_initial_points=2, directory=tmp_path)
     assert _spec(bo)["search"]["algorithm"] == "hyperopt"
     assert _spec(bo)["search"]["n_initial_points"] == 2
+    unset = kt.BayesianOptimization(user_code.build_model, objective="val_accuracy",
+                                    directory=tmp_path)
+    assert _spec(unset)["search"]["n_initial_points"] == 5  # tunefleet's, as the README says
     hb = kt.Hyperband(user_code.build_model, objective="val_accuracy", max_epochs=9, factor=3,
                       directory=tmp_path)
     spec = _spec(hb, epochs=100)  # search(epochs=) gives way to max_epochs, as in KerasTuner

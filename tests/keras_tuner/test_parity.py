@@ -188,6 +188,10 @@ def test_a_recreated_tuner_continues_its_study(continued, capsys):
     assert (Path(report.out_dir) / "report.html").is_file()
     assert set(report.importance.names) <= {"units", "lr"}
 
+    # overwrite=True: the re-created tuner starts without the old study, as in KerasTuner.
+    fresh = kt.BayesianOptimization(continued["Recording"](), max_trials=6, overwrite=True,
+                                    **args)
+    assert fresh.get_best_hyperparameters() == [] and fresh.get_best_models() == []
     # A third tuner asking for what the study holds adds nothing.
     third = kt.BayesianOptimization(continued["Recording"](), max_trials=6, **args)
     continued["search"](third)
