@@ -3,6 +3,7 @@ trials that had finished are not run again, the others continue from their check
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,14 +19,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-EPOCHS = 4  # enough that a trial is still mid-way when two others have finished
+EPOCHS = 4
+# Paced epochs (at least 1.5 s each) keep the last two trials mid-way for several seconds after
+# the first two finished, on a fast machine too: the test must see that state before it kills.
 SPEC = """
 name: killed
 data: {dataset: digits}
-model: {builder: cnn, params: {filters: 8, dense_units: 16}}
+model: {builder: "tests.builders:paced_mlp", params: {epoch_s: 1.5}}
 train: {epochs: %(epochs)d, batch_size: 64, learning_rate: 0.01}
 search_space:
-  dropout: {type: uniform, low: 0.0, high: 0.3}
+  units: {type: choice, values: [8, 16, 24, 32]}
 search: {algorithm: random, num_samples: 4, seed: 2}
 objective: {metric: val_accuracy}
 cluster: {num_cpus: 2}
@@ -74,7 +77,8 @@ def test_a_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path):
             pytest.fail("the study never reached two finished trials and one in progress")
     finally:
         # The driver, its embedded Ray and every trial process: as a crash would end them.
-        os.killpg(driver.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # ended already: the assert above says why
+            os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     time.sleep(2)
     before = {name: len(_results(study / name)) for name in done}
