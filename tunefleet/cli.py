@@ -64,7 +64,8 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
 @app.command("submit")
 def submit_cmd(spec: Path = typer.Argument(..., help="Experiment spec (YAML); its directory "
                                            "travels with the job."),
-               address: str = typer.Option(..., help="The cluster's dashboard: http://HEAD:8265."),
+               address: str = typer.Option(..., help="The cluster's dashboard, through an SSH "
+                                            "tunnel: http://127.0.0.1:8265."),
                set_: Optional[List[str]] = SetOption,
                wait: bool = typer.Option(False, help="Stream the job's logs until it ends and "
                                          "exit with its status."),
@@ -75,8 +76,11 @@ def submit_cmd(spec: Path = typer.Argument(..., help="Experiment spec (YAML); it
                pip: Optional[List[str]] = typer.Option(None, help="Extra pip packages for the "
                                                        "job's environment (repeatable).")) -> None:
     """Submit the study to a Ray cluster as a Ray job (Ray's Job Submission API)."""
-    from .cluster.submit import follow_job, submit_study
+    from .cluster.submit import exposed_dashboard, follow_job, submit_study
 
+    warning = exposed_dashboard(address)
+    if warning:
+        err.print(warning, style="yellow", markup=False)
     try:
         job = submit_study(spec, address, list(set_ or []), driver_cpus=driver_cpus,
                            driver_gpus=driver_gpus, pip=list(pip or []) or None)

@@ -37,3 +37,12 @@ def test_validation_would_catch_a_broken_config():
     config["max_workers"] = "many"
     with pytest.raises(jsonschema.ValidationError):
         validate_config(prepare_config(config))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_the_dashboard_and_its_job_api_listen_on_the_heads_loopback_only(path):
+    config = yaml.safe_load(path.read_text())
+    head = [c for c in config["head_start_ray_commands"] if "ray start --head" in c]
+    assert len(head) == 1 and "--dashboard-host=127.0.0.1" in head[0]
+    assert "0.0.0.0" not in path.read_text()
+    assert f"ray dashboard tunefleet/cluster/launcher/{path.name}" in path.read_text()

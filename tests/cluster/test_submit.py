@@ -63,6 +63,26 @@ def test_submit_where_nothing_listens_says_so(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--address: no Ray dashboard answers there" in proc.stderr
     assert address in proc.stderr and "ray start --head" in proc.stderr
+    assert "ssh -L 8265:127.0.0.1:8265" in proc.stderr  # the tunnel, not an open dashboard
+    assert "reached over the network" not in proc.stderr  # a loopback address: no warning
+
+
+@pytest.mark.parametrize("address, exposed", [
+    ("http://127.0.0.1:8265", False), ("http://localhost:8265", False), ("127.0.0.1:8265", False),
+    ("http://[::1]:8265", False), ("http://10.0.0.5:8265", True),
+    ("http://head.example.org:8265", True), ("10.0.0.5:8265", True)])
+def test_a_dashboard_reached_over_the_network_is_warned_about(address, exposed):
+    from tunefleet.cluster.submit import exposed_dashboard
+
+    warning = exposed_dashboard(address)
+    assert (warning is not None) is exposed
+    if exposed:
+        assert "without authentication" in warning and "ray dashboard CLUSTER.yaml" in warning
+        assert "ssh -L 8265:127.0.0.1:8265" in warning and urlparse_host(address) in warning
+
+
+def urlparse_host(address: str) -> str:
+    return address.split("//")[-1].rsplit(":", 1)[0]
 
 
 @pytest.mark.slow

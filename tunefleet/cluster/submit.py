@@ -9,16 +9,18 @@ install it).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any, Callable, Optional
 
 from ..spec import SpecError
 from ..storage import experiment_storage, is_uri
 
-__all__ = ["SubmittedJob", "submit_study", "follow_job", "EXCLUDES"]
+__all__ = ["SubmittedJob", "submit_study", "follow_job", "exposed_dashboard", "EXCLUDES"]
 
 # Not uploaded with the working directory (Ray caps it at 100 MiB).
 EXCLUDES = [".git", ".venv", "venv", "__pycache__", "*.pyc", "results", "comparison",
@@ -47,6 +49,24 @@ class SubmittedJob:
         }
 
 
+def exposed_dashboard(address: str) -> Optional[str]:
+    """A warning when ``address`` reaches the dashboard over the network rather than through a
+    tunnel: Ray's job API runs any command it is sent, without authentication. (No lookup:
+    a host name other than ``localhost`` counts as the network.)"""
+    host = urlparse(address if "://" in address else f"http://{address}").hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return (f"warning: the dashboard at {host} is reached over the network, and Ray's job API "
+            "runs any command sent to it without authentication. Keep the dashboard on the "
+            "head's loopback (--dashboard-host=127.0.0.1, as tunefleet's launcher configs do) "
+            "and reach it through SSH: `ray dashboard CLUSTER.yaml` or "
+            "`ssh -L 8265:127.0.0.1:8265 HEAD`, then --address http://127.0.0.1:8265")
+
+
 def _client(address: str) -> Any:
     from ray.job_submission import JobSubmissionClient
 
@@ -55,9 +75,10 @@ def _client(address: str) -> Any:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise SpecError("--address", f"no Ray dashboard answers there ({first})", address,
-                        fix="give the head node's dashboard address, http://HEAD:8265 (start "
-                        "one with `ray start --head --dashboard-host=0.0.0.0`), or run the "
-                        "study here with `tunefleet run`") from None
+                        fix="reach the head's dashboard through an SSH tunnel and give its local "
+                        "end, http://127.0.0.1:8265 (`ray dashboard CLUSTER.yaml`, or `ssh -L "
+                        "8265:127.0.0.1:8265 HEAD` to a head started with `ray start --head`), "
+                        "or run the study here with `tunefleet run`") from None
 
 
 def submit_study(spec: Path, address: str, overrides: list[str], *, driver_cpus: float = 1.0,
