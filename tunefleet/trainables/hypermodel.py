@@ -192,5 +192,5 @@ def probe_hypermodel(hypermodel: Any, values: dict[str, Any], data: Any = None,
         raise FailedConfiguration(hp, f"{type(exc).__name__}: {exc}") from None
     finally:
         del model
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # called in a loop: no gc.collect() each time
     return hp
