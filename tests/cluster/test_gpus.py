@@ -75,3 +75,33 @@ def test_mirrored_strategy_over_two_logical_cpus(ray_local, tmp_path):
 
     built = report(result.path)  # the checkpoint of a distributed trial restores for the test
     assert built.test.metrics["accuracy"] > 0.5
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from tunefleet.cluster.devices import driver_gpus_hidden
+from tunefleet.study.runner import as_experiment, prepare
+from tests.conftest import tiny_spec
+spec = tiny_spec(Path(sys.argv[1]), resources={"cpu": 0.5, "gpu": 0.5},
+                 cluster={"num_cpus": 2, "num_gpus": 2})
+before = driver_gpus_hidden()
+prepare(as_experiment(spec))  # builds models (its checks): TensorFlow has run ops by now
+import tensorflow as tf
+print("RESULT " + json.dumps({"before": before, "hidden": driver_gpus_hidden(),
+                              "gpus": len(tf.config.get_visible_devices("GPU"))}))
+"""
+
+
+def test_the_driver_hides_the_gpus_from_tensorflow_before_its_checks(tmp_path):
+    """The driver's checks build models; TensorFlow would map every visible GPU's memory at
+    their first op. In a fresh driver process, prepare() hides the GPUs from TensorFlow
+    (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray would inherit) before that."""
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+    assert outcome == {"before": None, "hidden": True, "gpus": 0}
+    assert "already holds" not in proc.stderr  # no GPU held on this machine: no warning

@@ -10,9 +10,11 @@ import shutil
 import subprocess
 from typing import Any, Optional
 
-__all__ = ["configure_trial_devices", "gpu_memory_limit_mb", "make_strategy", "assigned_gpus"]
+__all__ = ["configure_trial_devices", "gpu_memory_limit_mb", "make_strategy", "assigned_gpus",
+           "hide_driver_gpus", "driver_gpus_hidden"]
 
 _configured = False
+_driver_hidden: Optional[bool] = None  # see driver_gpus_hidden
 # CUDA contexts of co-located trials live outside TensorFlow's allocator: leave them room.
 _SHARE_HEADROOM = 0.9
 
@@ -30,6 +32,48 @@ def _gpu_total_mb() -> Optional[int]:
         return int(float(out.strip().splitlines()[0]))
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
+
+
+def hide_driver_gpus() -> Optional[str]:
+    """Keep this (driver) process's TensorFlow off every GPU, before its first op.
+
+    The driver builds models for its checks and discovery, and TensorFlow maps nearly all the
+    memory of every visible GPU at its first op and never gives it back: the trials would find
+    none. Hidden through ``tf.config`` rather than ``CUDA_VISIBLE_DEVICES``, which an embedded
+    Ray would inherit and then see no GPU. Returns a warning when it is too late (this
+    process's TensorFlow already holds its GPUs), else None.
+    """
+    global _driver_hidden
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+        # Without GPUs TensorFlow accepts the call even once started; record whether it came
+        # in time all the same (what a GPU machine would have needed).
+        _driver_hidden = bool(_driver_hidden) or not _tensorflow_started()
+        return None
+    except RuntimeError:  # devices already initialised in this process
+        _driver_hidden = bool(_driver_hidden)  # hidden by an earlier call, or too late
+        held = tf.config.get_visible_devices("GPU")
+        if not held:
+            return None
+        return (f"this process's TensorFlow already holds {len(held)} GPU(s) (it ran an op "
+                "before the study started), and may keep their memory from the trials: start "
+                "the study from a fresh process, or set memory growth first "
+                "(tf.config.experimental.set_memory_growth)")
+
+
+def _tensorflow_started() -> bool:
+    """Whether this process's TensorFlow has created its runtime context (run an op)."""
+    from tensorflow.python.eager import context
+
+    return getattr(context.context(), "_context_handle", None) is not None
+
+
+def driver_gpus_hidden() -> Optional[bool]:
+    """Whether :func:`hide_driver_gpus` hid the GPUs before this process's TensorFlow
+    initialised (None: never called; False: it came too late)."""
+    return _driver_hidden
 
 
 def gpu_memory_limit_mb(gpu_share: float, total_mb: Optional[int]) -> Optional[int]:

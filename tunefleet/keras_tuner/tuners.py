@@ -310,9 +310,11 @@ class Tuner:
             return space_hyperparameters(study.path)
         import keras_tuner as kt
 
+        from ..cluster.devices import hide_driver_gpus
         from ..search_spaces.hypermodel_space import discover_space
         from ..trainables.hypermodel import probe_hypermodel
 
+        hide_driver_gpus()  # discovery builds models: the GPUs stay the trials' (see prepare)
         space = discover_space(lambda values: probe_hypermodel(self.hypermodel, values))
         return kt.HyperParameters.from_config(space.to_json()["keras_tuner"] | {"values": {}})
 

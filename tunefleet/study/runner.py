@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -13,6 +14,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from ..cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
+from ..cluster.devices import hide_driver_gpus
 from ..data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
 from ..schedulers import make_scheduler
 from ..search_spaces import make_searcher, to_ray_space, total_trials
@@ -127,7 +129,11 @@ def _hypermodel_space(experiment: Experiment, hypermodel: Any, dataset: Dataset,
 def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
             hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None) -> Prepared:
     """Everything checkable without Ray: load the data, check the spec against it, and for a
-    hypermodel discover its search space (``fit_kwargs``: see :func:`run`)."""
+    hypermodel discover its search space (``fit_kwargs``: see :func:`run`). TensorFlow in this
+    process sees no GPU from here on: the GPUs are the trials'."""
+    warning = hide_driver_gpus()
+    if warning:
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
     _local_modules(experiment)
     dataset = _load_data(experiment, data)
     if experiment.model.hypermodel or hypermodel is not None:
