@@ -168,10 +168,22 @@ class TrainSpec(StrictModel):
     # Training steps per call into the compiled graph: fewer Python round trips, the same
     # math. 8 halves epoch time for small models on CPU; callbacks here are epoch-level.
     steps_per_execution: int = Field(8, ge=1)
+    # Keras' mixed precision: float16/bfloat16 compute, float32 variables; mixed_float16 gets
+    # Keras' loss scaling, and tunefleet's builders keep their output layer in float32.
+    mixed_precision: Optional[Literal["mixed_float16", "mixed_bfloat16"]] = None
+    # XLA: "auto" is Keras' choice (on when a GPU is present and every layer supports it).
+    jit_compile: Union[bool, Literal["auto"]] = "auto"
     # Wall-clock limit of one attempt at a trial; a trial past it is ended and recorded as
     # failed (Ray has no such limit, and a hung trial reports nothing a scheduler could act on).
     trial_timeout_s: Optional[float] = Field(None, gt=0)
     distribute: Optional[DistributeSpec] = None
+
+    @field_validator("jit_compile", mode="before")
+    @classmethod
+    def _jit_choice(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ValueError(f"jit_compile is true, false or 'auto', got {value!r}")
 
     @model_validator(mode="after")
     def _one_lr_controller(self) -> "TrainSpec":

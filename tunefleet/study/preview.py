@@ -44,6 +44,23 @@ class Plan:
     objective: str
     output: str
     time_budget_s: float | None = None
+    speed: str = ""  # steps per execution, mixed precision, XLA
+
+
+def _speed(experiment: Experiment, hypermodel: bool) -> str:
+    """Steps per execution, precision and XLA, as the trials will set them."""
+    train = experiment.train
+    if hypermodel:
+        steps = "steps per execution as the hypermodel compiles"
+    elif train.distribute is not None:
+        steps = "1 step per execution (Keras' multi-step loop fails under train.distribute)"
+    else:
+        steps = f"{train.steps_per_execution} steps per execution"
+    if train.jit_compile == "auto":
+        xla = "as the hypermodel compiles" if hypermodel else "Keras' choice (on with a GPU)"
+    else:
+        xla = "on" if train.jit_compile else "off"
+    return f"{steps}; {train.mixed_precision or 'float32'}; XLA {xla}"
 
 
 def collect_plan(experiment: Experiment) -> Plan:
@@ -80,7 +97,7 @@ def collect_plan(experiment: Experiment) -> Plan:
         cluster=cluster, concurrent=concurrent,
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
         time_budget_s=experiment.search.time_budget_s,
-        output=experiment_storage(experiment).location,
+        output=experiment_storage(experiment).location, speed=_speed(experiment, prepared.space is not None),
     )
 
 
@@ -151,6 +168,7 @@ def render_plan(plan: Plan) -> str:
         ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; {cuts}"),
         *_bracket_lines(plan),
         ("Epochs", f"at most {plan.max_epochs} per trial, {plan.max_total_epochs} in total"),
+        ("Training", plan.speed),
         ("Resources", (f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
                        f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes")),
         ("Objective", plan.objective),

@@ -29,11 +29,13 @@ def _regularizer(l1: float, l2: float):
 
 
 def output_layer(info: DataInfo):
-    """The head that matches the task: softmax, sigmoid or linear."""
+    """The head that matches the task: softmax, sigmoid or linear; in float32 under mixed
+    precision too (a float16 softmax or loss loses the small probabilities)."""
     import keras
 
     activation = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}[info.task]
-    return keras.layers.Dense(info.num_outputs, activation=activation, name="output")
+    return keras.layers.Dense(info.num_outputs, activation=activation, name="output",
+                              dtype="float32")
 
 
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")

@@ -176,6 +176,7 @@ def _train_once(experiment: Experiment, hypermodel: Any, data: TrainingData,
 
     from .fit_contract import (EpochRecorder, UserCodeError, call_user, copy_callbacks,
                                fit_call, recorder_callback)
+    from .compile import precision_policy
     from .hypermodel import HypermodelError, build_hypermodel
     from .keras_tuner_fit import base_arguments
 
@@ -184,7 +185,8 @@ def _train_once(experiment: Experiment, hypermodel: Any, data: TrainingData,
     callbacks = copy_callbacks((fit_kwargs or {}).get("callbacks"))
     try:
         keras.utils.set_random_seed(0)
-        model, hp = build_hypermodel(hypermodel, config, checked=True)
+        with precision_policy(experiment.train):  # as the trials build it
+            model, hp = build_hypermodel(hypermodel, config, checked=True)
         args, kwargs = fit_call(data, fit_kwargs, base_arguments(experiment, hypermodel), 1,
                                 [*callbacks, recorder_callback(recorder)], rows=rows)
         result = call_user(hypermodel, "fit", hp, model, *args, **kwargs)

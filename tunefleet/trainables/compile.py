@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+from typing import Any, Iterator
 
 from ..spec.sections import LRScheduleSpec, TrainSpec
 from .settings import default_metrics
 
-__all__ = ["make_optimizer", "make_loss", "make_metrics", "make_callbacks", "compile_model"]
+__all__ = ["make_optimizer", "make_loss", "make_metrics", "make_callbacks", "compile_model",
+           "precision_policy", "apply_jit_compile"]
 
 
 def make_optimizer(train: TrainSpec) -> Any:
@@ -50,10 +52,36 @@ def make_metrics(names: list[str] | None, task: str) -> list[Any]:
 
 
 def compile_model(model: Any, train: TrainSpec, task: str) -> None:
-    """Compile with keyword arguments only (Keras 3 takes positional ones differently)."""
+    """Compile with keyword arguments only (Keras 3 takes positional ones differently). Under
+    ``mixed_float16`` Keras wraps the optimizer in its LossScaleOptimizer itself."""
     model.compile(optimizer=make_optimizer(train), loss=make_loss(task),
                   metrics=make_metrics(train.metrics, task),
-                  steps_per_execution=int(train.steps_per_execution))
+                  steps_per_execution=int(train.steps_per_execution),
+                  jit_compile=train.jit_compile)
+
+
+def apply_jit_compile(model: Any, train: TrainSpec) -> None:
+    """``train.jit_compile`` on a model the user compiled (a hypermodel's ``build``): set only
+    when the spec chose, so ``auto`` leaves the user's own choice alone."""
+    if train.jit_compile != "auto" and getattr(model, "compiled", False):
+        model.jit_compile = bool(train.jit_compile)
+
+
+@contextlib.contextmanager
+def precision_policy(train: TrainSpec) -> Iterator[None]:
+    """Keras' global dtype policy set to ``train.mixed_precision`` while models are built
+    (layers keep the policy they were made under), then put back as it was."""
+    if train.mixed_precision is None:
+        yield
+        return
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(train.mixed_precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def _schedule(train: TrainSpec, spec: LRScheduleSpec):

@@ -25,7 +25,7 @@ from ..spec import TRIAL_SEED_KEY, Experiment
 from ..storage import experiment_storage
 from .builders import resolve_builder
 from .checkpoint import callback_states, restore_callbacks, restore_trial
-from .compile import compile_model, make_callbacks
+from .compile import apply_jit_compile, compile_model, make_callbacks, precision_policy
 from .epoch_data import EpochData
 from .executions import execution_seed
 from .reporter import ACTIVE_KEY, ExecutionState, Reporter, report_failure
@@ -80,11 +80,13 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
                                 else seed)
     params = {k: v for k, v in config.items() if k != TRIAL_SEED_KEY}
     replicas = int(strategy.num_replicas_in_sync) if strategy is not None else 1
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with strategy.scope() if strategy is not None else contextlib.nullcontext(), \
+            precision_policy(experiment.train):
         if hypermodel is not None:
             from .hypermodel import build_hypermodel
 
             model, hp = build_hypermodel(hypermodel, params)
+            apply_jit_compile(model, experiment.train)
             return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
                               resolve_settings(experiment, {}), hp, replicas)
         settings = resolve_settings(experiment, params)
