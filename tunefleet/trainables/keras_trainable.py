@@ -140,7 +140,7 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
         report_failure(experiment, earlier["kind"], earlier.get("epoch"))
         return
-    watchdog = Watchdog(experiment.train.trial_timeout_s, record).start()
+    watchdog = Watchdog(experiment.train.trial_timeout_s, record)  # started once TF is loaded
     try:
         _train(config, data, experiment, hypermodel, watchdog, fit_kwargs)
     except Exception as exc:
@@ -187,6 +187,9 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
     import keras
 
     keras.backend.clear_session()  # a reused trial process starts each trial clean
+    # The limit is the trial's own time: a fresh process's TensorFlow import (seconds, more
+    # on a busy machine) is not the user's training and does not count.
+    watchdog.start()
     from .keras_tuner_fit import one_call_mode, train_one_call
 
     if one_call_mode(hypermodel, fit_kwargs):
