@@ -165,14 +165,15 @@ class CustomLoop(kt.HyperModel):
     ``hard_coded`` (a loop that runs 3 epochs whatever ``epochs`` says, logs its training loss
     as the objective each epoch and returns its best validation loss: the trial's score)."""
 
+    contracts = ("float", "dict", "callbacks", "fit_float", "fit_dict", "hard_coded")
+
     def build(self, hp):
         return _small_mlp(16, compiled=False)
 
     def fit(self, hp, model, x, y, validation_data, callbacks=None, **kwargs):
         import tensorflow as tf
 
-        contract = hp.Choice("contract", ["float", "dict", "callbacks", "fit_float", "fit_dict",
-                                          "hard_coded"])
+        contract = hp.Choice("contract", list(self.contracts))
         optimizer = keras.optimizers.Adam(0.01)
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         x_val, y_val = validation_data
@@ -259,6 +260,35 @@ class TooLarge(kt.HyperModel):
         return model.fit(x, y, **kwargs)
 
 
+class OneCallCases(CustomLoop):
+    """One study's worth of KerasTuner's one-call ``fit`` contract: CustomLoop's ways of handing
+    a result back, then ``too_large`` first (build raises FailedTrialError, as TooLarge does for
+    units 64), and last ``bystander`` (on the full data it waits, never reporting, until the
+    study stops it) and ``fatal`` (fit raises FatalError on the full data, as TooLarge does for
+    units 16), which stops the study while the bystander still runs."""
+
+    contracts = ("too_large", *CustomLoop.contracts, "bystander", "fatal")
+
+    def build(self, hp):
+        if hp.Choice("contract", list(self.contracts)) == "too_large":
+            model = _small_mlp(64)
+            raise kt.errors.FailedTrialError(
+                f"Model too large! It contains {model.count_params()} params.")
+        return super().build(hp)
+
+    def fit(self, hp, model, x, y, validation_data, callbacks=None, **kwargs):
+        contract = hp.get("contract")
+        if contract == "fatal" and len(x) > 64:  # a trial, not discovery or the driver's check
+            raise kt.errors.FatalError("contract=fatal needs a licence this machine lacks")
+        if contract == "bystander" and len(x) > 64:
+            import time
+
+            deadline = time.monotonic() + 180  # the FatalError beside it stops it long before
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+        return super().fit(hp, model, x, y, validation_data, callbacks, **kwargs)
+
+
 def always_too_large(hp):
     """Every configuration is marked failed."""
     hp.Int("units", 8, 16, step=8)
@@ -271,5 +301,65 @@ def lr_choice(hp):
                               keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(hp.Choice("lr", [0.02, 1e-7])),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+# -- Written as KerasTuner's getting-started guide writes them: a Sequential without an Input,
+# which Keras builds (weights and all) at its first batch. Discovering a space builds the model
+# dozens of times; without an Input no build creates weights, while every add() to a Sequential
+# that starts with one rebuilds the whole model: seconds instead of half a minute.
+
+
+def layered_mlp_guide(hp):
+    """layered_mlp's space (the same hyperparameters, ranges and conditions), written the
+    guide's way: layers in a loop (units_i exists only for some num_layers), a flag that adds
+    a dropout per layer, an optimizer with a conditional_scope'd momentum, a log-scale
+    learning rate."""
+    model = keras.Sequential([keras.layers.Flatten()])
+    for i in range(hp.Int("num_layers", 1, 3)):
+        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 8, 32, step=8), activation="relu"))
+        if hp.Boolean("use_dropout"):
+            model.add(keras.layers.Dropout(hp.Float(f"dropout_{i}", 0.0, 0.4, step=0.2)))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    name = hp.Choice("optimizer", ["adam", "sgd"])
+    lr = hp.Float("lr", 1e-3, 3e-2, sampling="log")
+    if name == "sgd":
+        with hp.conditional_scope("optimizer", ["sgd"]):
+            optimizer = keras.optimizers.SGD(lr, momentum=hp.Float("momentum", 0.0, 0.9))
+    else:
+        optimizer = keras.optimizers.Adam(lr)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def grid_mlp_guide(hp):
+    """grid_mlp's fully discrete space (2 layer counts, units per layer from {8, 16}, a Fixed
+    learning rate), written the guide's way."""
+    model = keras.Sequential([keras.layers.Flatten()])
+    for i in range(hp.Int("num_layers", 1, 2)):
+        model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [8, 16]), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(hp.Fixed("lr", 0.01)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def gated_hidden_layer_guide(hp):
+    """gated_hidden_layer written the guide's way, its grid only ``hidden`` off or on (2 trials):
+    hidden layers only when ``hidden`` is on, the first one's width an Int and the second one's
+    a Choice of ints (one value each here), both used only then; without them the model barely
+    learns (lr 1e-5), so the best trial is always one whose conditional Int other trials did
+    not use."""
+    model = keras.Sequential([keras.layers.Flatten()])
+    learning_rate = 1e-5
+    if hp.Boolean("hidden"):
+        with hp.conditional_scope("hidden", [True]):
+            model.add(keras.layers.Dense(hp.Int("units", 32, 32), activation="relu"))
+            model.add(keras.layers.Dense(hp.Choice("width", [24]), activation="relu"))
+        learning_rate = 0.02
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model

@@ -97,10 +97,10 @@ def test_a_time_budget_ends_the_study_and_labels_the_trials_it_cut(
     monkeypatch.chdir(tmp_path)
     spec = tiny_spec(tmp_path, name="budget", train={"epochs": 300, "batch_size": 16},
                      search={"algorithm": "random", "num_samples": 3, "seed": 1,
-                             "time_budget_s": 12})
+                             "time_budget_s": 4})
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     out = CliRunner().invoke(app, ["run", "spec.yaml", "--no-report"])
-    spent = "the time budget (search.time_budget_s=12) was spent"
+    spent = "the time budget (search.time_budget_s=4) was spent"
     stderr = " ".join(out.stderr.split())
     assert out.exit_code == 1 and "no trial finished" in stderr, out.output[-3000:]
     assert f"study ended: {spent}" in stderr and "study stopped" not in stderr
@@ -170,19 +170,28 @@ def test_random_search_continues_its_random_stream_as_a_larger_study_would(ray_l
     assert not any(c in old for c in new)
 
 
+@pytest.fixture(scope="module")
+def grid_space():
+    """grid_mlp's space (written without an Input, so discovery makes no weights), discovered
+    once for both searchers."""
+    from tunefleet.search_spaces.hypermodel_space import discover_space
+    from tunefleet.trainables.hypermodel import probe_hypermodel, resolve_hypermodel
+
+    hm = resolve_hypermodel(hypermodels.grid_mlp_guide)
+    return discover_space(lambda values: probe_hypermodel(hm, values))
+
+
 @pytest.mark.parametrize("algorithm", ["grid", "random"])
-def test_a_restored_hypermodel_searcher_with_more_repeats_suggests_new_trials(algorithm, tmp_path):
+def test_a_restored_hypermodel_searcher_with_more_repeats_suggests_new_trials(
+        algorithm, grid_space, tmp_path):
     """Without training: the hypermodel searcher a resume builds (for 2 repetitions), given the
     saved state of one that ran 1, repeats the grid once more (random: draws new samples) with
     new trial seeds, then finishes."""
     from ray.tune.search import Searcher
 
     from tunefleet.search_spaces.conditional import make_conditional_searcher
-    from tunefleet.search_spaces.hypermodel_space import discover_space
-    from tunefleet.trainables.hypermodel import probe_hypermodel, resolve_hypermodel
 
-    hm = resolve_hypermodel(hypermodels.grid_mlp)
-    space = discover_space(lambda values: probe_hypermodel(hm, values))
+    space = grid_space
     size = space.grid_size()
 
     def searcher(repeats: int):

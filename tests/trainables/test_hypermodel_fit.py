@@ -127,21 +127,32 @@ def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_pat
     assert 0.0 <= built.test.metrics["accuracy"] <= 1.0
 
 
-def test_custom_loops_report_a_float_a_dict_or_callbacks_only(ray_local, tmp_path):
+@pytest.fixture(scope="module")
+def one_call_cases(ray_local, tmp_path_factory):
+    """One study (FIFO, two trials at a time) whose grid over ``contract`` (declared in build
+    and fit) covers KerasTuner's one-call ``fit`` contract, in this order: ``too_large``
+    (FailedTrialError), CustomLoop's six ways of handing a result back, ``bystander`` and
+    ``fatal`` (FatalError, last: it stops the study while the bystander still waits).
+    kt.Objective("my_metric", "min"), ``fit_kwargs={}`` as tuner.search passes them."""
+    spec = _spec(tmp_path_factory.mktemp("one_call"), "one_call", "tests.hypermodels:OneCallCases",
+                 objective={"metric": "my_metric", "mode": "min"}, failure={"max_retries": 1})
+    return run(spec, fit_kwargs={})
+
+
+def test_custom_loops_report_a_float_a_dict_or_callbacks_only(one_call_cases):
     """KerasTuner's custom-loop guide: an uncompiled model, kt.Objective("my_metric", "min"),
-    and each trial handing its result back another way (a grid over ``contract``, declared in
-    fit)."""
-    spec = _spec(tmp_path, "loops", "tests.hypermodels:CustomLoop",
-                 objective={"metric": "my_metric", "mode": "min"})
-    result = run(spec, fit_kwargs={})
+    and each trial handing its result back another way (the shared study's trials over
+    CustomLoop's ``contract`` values, declared in fit)."""
+    result = one_call_cases
     trials = result.trials.set_index("config/contract")
-    assert sorted(trials.index) == ["callbacks", "dict", "fit_dict", "fit_float", "float",
-                                    "hard_coded"]
-    assert set(trials["status"]) == {"completed"}
+    assert sorted(trials.index) == sorted(hypermodels.OneCallCases.contracts)
+    loops = list(hypermodels.CustomLoop.contracts)
+    assert sorted(loops) == ["callbacks", "dict", "fit_dict", "fit_float", "float", "hard_coded"]
+    assert set(trials.loc[loops, "status"]) == {"completed"}
     best = result.summary["best"]["trial_id"]
     assert trials.set_index("trial_id").loc[best, "status"] == "completed"
     epochs = {"callbacks": [1, 2], "hard_coded": [1, 3]}
-    for contract, trial_id in trials["trial_id"].items():
+    for contract, trial_id in trials.loc[loops, "trial_id"].items():
         rows = _rows(result, trial_id)
         assert rows["stop_reason"].iloc[-1] == "completed"
         assert (rows["my_metric"] > 0).all() and (rows["my_metric"] < 4).all()
@@ -217,26 +228,30 @@ def test_failed_trial_error_is_part_of_the_space_and_the_check_trains_another(tm
     assert again.space.names == ["units"] and again.space.working == ()
 
 
-def test_failed_trial_error_fails_a_trial_and_fatal_error_stops_the_study(ray_local, tmp_path):
+def test_failed_trial_error_fails_a_trial_and_fatal_error_stops_the_study(one_call_cases):
     """In trials, FailedTrialError is a failure (its message the reason, not retried) and the
     study goes on; FatalError fails its trial and stops the study, whose summary names it.
-    One trial at a time over units 64 (too large), 8, 16 (fatal), twice."""
-    spec = _spec(tmp_path, "failed", "tests.hypermodels:TooLarge", train={"epochs": 1},
-                 search={"algorithm": "grid", "num_samples": 2, "seed": 0, "max_concurrent": 1},
-                 failure={"max_retries": 1})
-    result = run(spec)
+    The shared study, two trials at a time: ``too_large`` first (FailedTrialError in build,
+    the trials after it complete), then ``fatal`` last (FatalError in fit) while
+    ``bystander`` still runs beside it; ``failure.max_retries: 1`` allows a retry."""
+    result = one_call_cases
     trials = result.trials
-    by_units = {u: trials[trials["config/units"] == u].iloc[0] for u in (64, 8, 16)}
-    assert by_units[64]["status"] == "failed"
-    assert by_units[64]["reason"] == "Model too large! It contains 4810 params."
-    assert by_units[8]["status"] == "completed"
-    assert by_units[16]["status"] == "failed"
-    assert by_units[16]["reason"] == "FatalError: units=16 needs a licence this machine lacks"
+    by_case = trials.set_index("config/contract")
+    assert by_case.loc["too_large", "status"] == "failed"
+    assert by_case.loc["too_large", "reason"] == "Model too large! It contains 4810 params."
+    # The study went on: the trials after it in the grid (two at a time) complete.
+    later = list(hypermodels.CustomLoop.contracts)
+    assert set(by_case.loc[later, "status"]) == {"completed"}
+    assert by_case.loc["fatal", "status"] == "failed"
+    assert by_case.loc["fatal", "reason"] == (
+        "FatalError: contract=fatal needs a licence this machine lacks")
     assert [int(r) for r in trials["retries"]] == [0] * len(trials)  # none retried
     assert "errored" not in set(trials["status"])
     stopped = result.summary["stopped"]
-    assert "FatalError: units=16 needs a licence this machine lacks" in stopped
-    assert len(trials) < 6 or (trials["status"] == "stopped_by_study").any()
+    assert "FatalError: contract=fatal needs a licence this machine lacks" in stopped
+    # The trial running when the FatalError came was stopped by the study, not finished.
+    assert by_case.loc["bystander", "status"] == "stopped_by_study"
+    assert (trials["status"] == "stopped_by_study").any()
 
 
 def test_one_call_trials_pause_and_resume_under_hyperband(ray_local, tmp_path):
