@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -75,11 +75,110 @@ def tiny_spec(tmp_path: Path, **sections: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def hyperband_study(ray_local, tmp_path_factory):
     """One real HyperBand study (max_t 3, eta 2.5, 5 trials; see ``hyperband_spec``) for
-    tests/study/test_studies.py (pause and resume from checkpoints) and
-    tests/schedulers/test_cut_epochs.py (cuts only where preview says)."""
+    tests/study/test_studies.py (pause and resume from checkpoints),
+    tests/schedulers/test_cut_epochs.py (cuts only where preview says) and
+    tests/test_contract.py (random search under HyperBand)."""
     from tunefleet import run
 
     return run(hyperband_spec(tmp_path_factory.mktemp("hyperband")))
+
+
+class Study(NamedTuple):
+    """A finished study (``tunefleet.run``'s result) and the spec (a dict) it ran."""
+    spec: dict[str, Any]
+    result: Any
+
+
+def _run(spec: dict[str, Any], **kwargs: Any) -> Study:
+    from tunefleet import run
+
+    return Study(spec, run(spec, **kwargs))
+
+
+# The session's shared studies: each serves several tests (named in its docstring), and
+# together with `hyperband_study` they are the studies tests/test_contract.py checks, so the
+# contract runs over every searcher and scheduler without studies of its own for them.
+
+@pytest.fixture(scope="session")
+def asha_study(ray_local, tmp_path_factory) -> Study:
+    """Grid search under ASHA: 4 learning rates, 6 epochs. Two good rates run first (two
+    trials at a time) and set the rung values, so the weak ones that follow are cut at the
+    first rung whatever the timing. For tests/study/test_studies.py and the contract."""
+    return _run(tiny_spec(
+        tmp_path_factory.mktemp("asha"), name="asha_digits",
+        search_space={"learning_rate": {"type": "choice", "values": [1e-2, 3e-2, 3e-4, 1e-4]}},
+        search={"algorithm": "grid"},
+        scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        train={"epochs": 6, "batch_size": 32}))
+
+
+class SeededStudies(NamedTuple):
+    first: Any  # seed 7
+    first_ids: list  # its trial ids, read before the overwrite replaced its directory
+    refused: Any  # what running the same spec into the same directory raised (or None)
+    again: Any  # seed 7 again, with overwrite=True
+    other: Study  # seed 8, and its spec
+
+
+@pytest.fixture(scope="session")
+def seeded_studies(ray_local, tmp_path_factory) -> SeededStudies:
+    """Random search under FIFO, 2 trials of 2 epochs each: a study with seed 7; the same spec
+    run again (refused: the directory holds a study); then with overwrite=True (seed 7
+    again); and a study with seed 8. For tests/study/test_studies.py (seeding, overwrite)
+    and the contract (the seed-8 study)."""
+    from tunefleet import SpecError, run
+
+    out = tmp_path_factory.mktemp("seeds")
+
+    def spec(seed: int, name: str) -> dict:
+        return tiny_spec(out, name=name, train={"epochs": 2, "batch_size": 64},
+                         search={"algorithm": "random", "num_samples": 2, "seed": seed})
+
+    first = run(spec(7, "twice"))
+    first_ids = first.trials["trial_id"].tolist()
+    try:
+        run(spec(7, "twice"))
+        refused = None
+    except SpecError as exc:
+        refused = exc
+    again = run(spec(7, "twice"), overwrite=True)
+    return SeededStudies(first, first_ids, refused, again, _run(spec(8, "other")))
+
+
+def tabular_spec(tmp_path: Path, dataset: str) -> dict[str, Any]:
+    """An MLP on a tabular dataset, 3 epochs: diabetes (regression, val_mae, minimised) by
+    HyperOpt, 4 trials; breast_cancer (binary, val_auc, maximised) by a 2 x 2 grid."""
+    train = {"epochs": 3, "batch_size": 32, "learning_rate": 0.01}
+    if dataset == "diabetes":
+        objective = {"metric": "val_mae", "mode": "min"}
+        search = {"algorithm": "hyperopt", "num_samples": 4, "n_initial_points": 2, "seed": 3}
+        space = None
+    else:
+        objective = {"metric": "val_auc", "mode": "max"}
+        train["metrics"] = ["accuracy", "auc"]
+        search = {"algorithm": "grid"}
+        space = {"learning_rate": {"type": "grid", "values": [0.003, 0.01]},
+                 "dropout": {"type": "choice", "values": [0.0, 0.2]}}
+    spec = tiny_spec(tmp_path, name=dataset, data={"dataset": dataset},
+                     model={"builder": "mlp", "params": {"units": 16}},
+                     search=search, train=train, objective=objective)
+    if space:
+        spec["search_space"] = space
+    return spec
+
+
+@pytest.fixture(scope="session")
+def diabetes_study(ray_local, tmp_path_factory) -> Study:
+    """``tabular_spec``'s diabetes study: tests/study/test_studies.py and the contract
+    (HyperOpt under FIFO, a minimised objective)."""
+    return _run(tabular_spec(tmp_path_factory.mktemp("diabetes"), "diabetes"))
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_study(ray_local, tmp_path_factory) -> Study:
+    """``tabular_spec``'s breast_cancer study: tests/study/test_studies.py and the contract
+    (grid search under FIFO)."""
+    return _run(tabular_spec(tmp_path_factory.mktemp("breast_cancer"), "breast_cancer"))
 
 
 def hyperband_spec(tmp_path: Path) -> dict[str, Any]:

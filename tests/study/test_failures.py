@@ -29,14 +29,31 @@ def _grid(tmp_path, name, builder, params, units, **sections):
 @pytest.fixture(scope="module")
 def failure_grid(ray_local, tmp_path_factory):
     """One grid, two trials at a time, up to 2 retries each: units 8 is fine, 9 hangs past the
-    12 s timeout, 13 runs out of memory, 14 raises an error (NaN losses: test_studies.py)."""
+    12 s timeout, 13 runs out of memory, 14 raises an error, 15's loss is NaN."""
     spec = _grid(tmp_path_factory.mktemp("failures"), "failures",
                  "tests.study.merged_models:failing_mlp",
-                 {"fail_on_units": 14, "hang_on_units": 9, "oom_on_units": 13}, [8, 9, 13, 14],
-                 failure={"max_retries": 2})
+                 {"fail_on_units": 14, "hang_on_units": 9, "oom_on_units": 13, "nan_on_units": 15},
+                 [8, 9, 13, 14, 15], failure={"max_retries": 2})
     spec["train"]["trial_timeout_s"] = 12
     result = run(spec)
     return result, result.trials.set_index("config/units")
+
+
+def test_failing_trials_are_recorded_and_the_study_finishes(failure_grid):
+    """Trials that fail or raise are recorded with their reason, and the others finish."""
+    result, _ = failure_grid
+    by_status = result.trials.groupby("status").size().to_dict()
+    assert by_status == {"completed": 1, "failed": 3, "errored": 1}
+    errored = result.trials[result.trials["status"] == "errored"]
+    assert (errored["config/units"] == 14).all()
+    assert errored["reason"].str.contains("deliberate failure for units=14").all()
+    nan = result.trials[result.trials["config/units"] == 15]
+    assert (nan["status"] == "failed").all() and len(nan) == 1
+    assert nan["reason"].str.contains("loss became NaN at epoch 1").all()
+    assert (nan["epochs_trained"] == 1).all()
+    # The best is the one trial that completed, its hyperparameter of the type declared.
+    assert result.best_config == {"units": 8} and isinstance(result.best_config["units"], int)
+    assert result.finished == 1
 
 
 def test_an_error_is_retried_then_recorded_and_the_study_finishes(failure_grid):
@@ -51,24 +68,40 @@ def test_an_error_is_retried_then_recorded_and_the_study_finishes(failure_grid):
 
 
 def test_nan_memory_and_timeout_are_failures_that_are_not_retried(failure_grid):
-    """In the same study (max_retries 2): a timeout and a MemoryError are failures, not
-    retried."""
+    """In the same study (max_retries 2): a NaN loss, a timeout and a MemoryError are failures,
+    not retried."""
     _, rows = failure_grid
     assert rows.loc[8, "status"] == "completed"
+    assert rows.loc[15, "status"] == "failed" and rows.loc[15, "retries"] == 0
+    assert "loss became NaN at epoch 1" in rows.loc[15, "reason"]
     assert rows.loc[9, "status"] == "failed"
     assert "timed out after 12 s" in rows.loc[9, "reason"]
     assert rows.loc[13, "status"] == "failed" and rows.loc[13, "retries"] == 0
     assert "ran out of memory: MemoryError" in rows.loc[13, "reason"]
 
 
-def test_consecutive_failures_stop_the_study_with_a_message(ray_local, tmp_path):
-    spec = _grid(tmp_path, "streak", "tests.builders:small_mlp", {"explode": True},
-                 [8, 9, 10, 11, 12, 13], failure={"max_retries": 0, "max_consecutive": 2},
-                 search={"algorithm": "grid", "max_concurrent": 1})
-    result = run(spec)
+@pytest.fixture(scope="module")
+def tripped_study(ray_local, tmp_path_factory):
+    """Two trials at a time, ASHA, no retries, failure.max_consecutive=2. 64 and 48 set ASHA's
+    first rung, so 1 (one unit: weak) is cut there; 9 hangs while building; 13 then runs out
+    of memory and 14's loss is NaN, which trips the policy while 9 still runs: the study, not
+    ASHA, stops it, and 15 and 16 never start."""
+    spec = _grid(tmp_path_factory.mktemp("tripped"), "tripped",
+                 "tests.study.merged_models:failing_mlp",
+                 {"hang_on_units": 9, "oom_on_units": 13, "nan_on_units": 14},
+                 [64, 48, 1, 9, 13, 14, 15, 16],
+                 scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+                 failure={"max_retries": 0, "max_consecutive": 2})
+    spec["train"]["epochs"] = 3
+    return run(spec)
+
+
+def test_consecutive_failures_stop_the_study_with_a_message(tripped_study):
+    result = tripped_study
     assert "stopped after 2 consecutive failed trials" in result.summary["stopped"]
     ran = result.trials[result.trials["status"] == "failed"]
-    assert 2 <= len(ran) < 6  # the rest never started
+    assert sorted(ran["config/units"]) == [13, 14]
+    assert {15, 16}.isdisjoint(result.trials["config/units"])  # the rest never started
 
 
 def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(tmp_path):
@@ -109,19 +142,13 @@ def test_out_of_memory_with_a_relative_storage_fails_the_study(no_trial_finishes
 
 
 def test_the_trials_a_tripped_policy_ends_are_stopped_by_study_not_by_the_scheduler(
-        ray_local, tmp_path):
-    # Two trials at a time. 64 and 48 set ASHA's first rung, so 1 (one unit: weak) is cut
-    # there; 9 hangs while building, and 13 then runs out of memory, which trips
-    # failure.max_consecutive=1 while 9 still runs: the study, not ASHA, stops it.
-    spec = _grid(tmp_path, "tripped", "tests.builders:troubled_mlp",
-                 {"hang_on_units": 9, "oom_on_units": 13}, [64, 48, 1, 9, 13],
-                 scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
-                 failure={"max_retries": 0, "max_consecutive": 1})
-    spec["train"]["epochs"] = 3
-    result = run(spec)
-    assert "stopped after 1 consecutive failed trials" in result.summary["stopped"]
+        tripped_study):
+    """The study's failure policy, tripped while 9 hangs, stops 9: stopped by the study, while
+    1, cut by ASHA earlier, reads as stopped by the scheduler."""
+    result = tripped_study
+    assert "stopped after 2 consecutive failed trials" in result.summary["stopped"]
     rows = result.trials.set_index("config/units")
-    assert rows.loc[13, "status"] == "failed"
+    assert rows.loc[13, "status"] == "failed" and rows.loc[14, "status"] == "failed"
     assert rows.loc[9, "status"] == "stopped_by_study", rows[["status", "reason"]]
     assert rows.loc[9, "reason"].startswith("failure.max_consecutive stopped the study")
     assert rows.loc[1, "status"] == "stopped_by_scheduler", rows[["status", "reason"]]
@@ -133,6 +160,6 @@ def test_the_trials_a_tripped_policy_ends_are_stopped_by_study_not_by_the_schedu
     from tunefleet import resume
 
     again = resume(result.path)
-    assert "stopped after 1 consecutive failed trials" in again.summary["stopped"]
+    assert "stopped after 2 consecutive failed trials" in again.summary["stopped"]
     assert "before it was resumed" in again.summary["stopped"]
     assert again.trials.set_index("config/units").loc[9, "status"] == "stopped_by_study"

@@ -1,5 +1,6 @@
 """Studies on a real local Ray with real Keras: early stopping by the scheduler, pause and
-resume, seeding, and trials that fail without taking the study down."""
+resume, seeding, training aids and tabular tasks (trials that fail without taking the study
+down: test_failures.py). Most studies are conftest's, shared with tests/test_contract.py."""
 
 from __future__ import annotations
 
@@ -20,16 +21,9 @@ def _history(result, trial_id: str) -> pd.DataFrame:
     return pd.DataFrame([json.loads(line) for line in lines if line.strip()])
 
 
-def test_asha_on_digits_learns_and_stops_weak_trials(ray_local, tmp_path):
-    spec = tiny_spec(
-        tmp_path, name="asha_digits",
-        # Two good rates run first (two trials at a time) and set the rung values, so the weak
-        # ones that follow are cut at the first rung whatever the timing.
-        search_space={"learning_rate": {"type": "choice", "values": [1e-2, 3e-2, 3e-4, 1e-4]}},
-        search={"algorithm": "grid"},
-        scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
-        train={"epochs": 6, "batch_size": 32})
-    result = run(spec)
+def test_asha_on_digits_learns_and_stops_weak_trials(asha_study):
+    """conftest's grid of 4 learning rates under ASHA (shared with tests/test_contract.py)."""
+    result = asha_study.result
     assert len(result.trials) == 4
     assert result.best_metrics["val_accuracy"] > 0.8
     stopped = result.trials[result.trials["status"] == "stopped_by_scheduler"]
@@ -59,55 +53,15 @@ def _configs(result) -> list[tuple]:
     return sorted(tuple(round(float(v), 12) for v in row) for row in result.trials[cols].values)
 
 
-@pytest.fixture(scope="module")
-def seeded_studies(ray_local, tmp_path_factory):
-    """Random search, 2 trials of 1 epoch each: a study with seed 7; the same spec run again
-    (refused: the directory holds a study); then with overwrite=True (seed 7 again); and a
-    study with seed 8. Returns (first, first's trial ids, the refusal, again, other)."""
-    out = tmp_path_factory.mktemp("seeds")
-
-    def spec(seed: int, name: str) -> dict:
-        return tiny_spec(out, name=name, train={"epochs": 1},
-                         search={"algorithm": "random", "num_samples": 2, "seed": seed})
-
-    first = run(spec(7, "twice"))
-    try:
-        run(spec(7, "twice"))
-        refused = None
-    except SpecError as exc:
-        refused = exc
-    again = run(spec(7, "twice"), overwrite=True)
-    return first, first.trials["trial_id"].tolist(), refused, again, run(spec(8, "other"))
-
-
 def test_same_seed_same_configs_other_seed_other_configs(seeded_studies):
     """End to end for random search; HyperOpt's seeding is checked on its searcher in
-    tests/search_spaces/test_convert.py (the same guarantee without three more studies)."""
-    first, _, _, again, other = seeded_studies
+    tests/search_spaces/test_convert.py (the same guarantee without three more studies).
+    conftest's seeded studies: 2 trials each, seeds 7, 7 again and 8."""
+    first, again, other = seeded_studies.first, seeded_studies.again, seeded_studies.other.result
     assert _configs(first) == _configs(again)
     assert _configs(first) != _configs(other)
     # The trial seeds come from search.seed too.
     assert sorted(first.trials["config/trial_seed"]) == sorted(again.trials["config/trial_seed"])
-
-
-def test_failing_trials_are_recorded_and_the_study_finishes(ray_local, tmp_path):
-    spec = tiny_spec(
-        tmp_path, name="failures",
-        model={"builder": "tests.builders:small_mlp", "params": {"fail_on_units": 13}},
-        search={"algorithm": "grid"},
-        search_space={"units": {"type": "grid", "values": [8, 13]},
-                      "explode": {"type": "grid", "values": [False, True]}},
-        train={"epochs": 2, "batch_size": 64}, failure={"max_retries": 0})
-    result = run(spec)
-    by_status = result.trials.groupby("status").size().to_dict()
-    assert by_status == {"completed": 1, "failed": 1, "errored": 2}
-    errored = result.trials[result.trials["status"] == "errored"]
-    assert (errored["config/units"] == 13).all()
-    assert errored["reason"].str.contains("deliberate failure for units=13").all()
-    failed = result.trials[result.trials["status"] == "failed"]
-    assert failed["reason"].str.contains("loss became NaN at epoch 1").all()
-    assert (failed["epochs_trained"] == 1).all()
-    assert result.best_config["explode"] is False and result.finished == 1
 
 
 @pytest.fixture(scope="module")
@@ -155,15 +109,10 @@ def test_training_aids_run_and_change_the_learning_rate(serial_sgd_study):
 
 @pytest.mark.parametrize("dataset, metric, mode", [("diabetes", "val_mae", "min"),
                                                     ("breast_cancer", "val_auc", "max")])
-def test_tabular_tasks(ray_local, tmp_path, dataset, metric, mode):
-    train = {"epochs": 3, "batch_size": 32, "learning_rate": 0.01}
-    if dataset == "breast_cancer":
-        train["metrics"] = ["accuracy", "auc"]
-    spec = tiny_spec(tmp_path, name=dataset, data={"dataset": dataset},
-                     model={"builder": "mlp", "params": {"units": 16}},
-                     search={"algorithm": "random", "num_samples": 2}, train=train,
-                     objective={"metric": metric, "mode": mode})
-    result = run(spec)
+def test_tabular_tasks(request, dataset, metric, mode):
+    """conftest's tabular studies (shared with tests/test_contract.py)."""
+    spec, result = request.getfixturevalue(f"{dataset}_study")
+    assert spec["objective"] == {"metric": metric, "mode": mode}
     assert (result.trials["status"] == "completed").all()
     assert metric in result.best_metrics and result.best_metrics[metric] > 0
 
@@ -189,7 +138,7 @@ def test_gpu_trials_on_a_cluster_without_gpus_are_refused(ray_local, tmp_path):
 
 def test_existing_study_is_not_overwritten_unless_asked(seeded_studies):
     """A second run into a study's directory is refused; with overwrite it replaces it."""
-    _, first_ids, refused, again, _ = seeded_studies
+    first_ids, refused, again = seeded_studies.first_ids, seeded_studies.refused, seeded_studies.again
     assert isinstance(refused, SpecError), "the second run was not refused"
     assert re.match(r"^output\.storage: .*twice already holds a study.*--overwrite", str(refused),
                     re.S), str(refused)
