@@ -93,7 +93,7 @@ def test_exported_model_predicts_raw_csv_rows_with_the_reported_accuracy(ray_loc
                      data={"dataset": "csv", "path": str(_survey_csv(tmp_path)), "target": "label"},
                      model={"builder": "mlp", "params": {"layers": 1, "units": 16}},
                      search_space={"learning_rate": {"type": "choice", "values": [0.01, 0.03]}},
-                     search={"algorithm": "random", "num_samples": 2, "seed": 0},
+                     search={"algorithm": "random", "num_samples": 1, "seed": 0},
                      train={"epochs": 4, "batch_size": 32})
     study = run(spec)
     report = build_study_report(study.path)
