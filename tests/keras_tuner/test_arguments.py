@@ -168,7 +168,7 @@ def test_a_small_tf_data_dataset_is_read_into_arrays_and_an_endless_one_refused(
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     got = search_inputs((dataset,), {"validation_data": (xv, yv)})
     assert np.array_equal(got.x, x) and np.array_equal(got.y, y)
-    assert any("1,200 examples" in note for note in got.notes)
+    assert any("1,152 examples" in note for note in got.notes)
     with pytest.raises(SpecError, match="infinite or unknown") as info:
         search_inputs((dataset.repeat(),), {"validation_data": (xv, yv)})
     assert "NumPy" in str(info.value)
