@@ -7,7 +7,8 @@ import keras
 
 
 def build_model(hp):
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
+    model = keras.Sequential()  # no Input, as KerasTuner's guide writes it: built at its first batch
+    model.add(keras.layers.Flatten())
     for i in range(hp.Int("num_layers", 1, 3)):
         model.add(keras.layers.Dense(hp.Int(f"units_{i}", 32, 512, step=32), activation="relu"))
         model.add(keras.layers.Dropout(hp.Float(f"dropout_{i}", 0.0, 0.5, step=0.1)))

@@ -74,3 +74,31 @@ def test_execution_state_travels_with_the_checkpoint(tmp_path):
     restored.restore(1, meta)
     assert restored.stopped == [False, True] and restored.last[1] == {"loss": 0.25, "val_loss": 0.5}
     assert meta["best"] == 0.5 and isinstance(meta["epoch"], int)
+
+
+def test_a_model_without_input_as_keras_tuners_guide_writes_it_restores_from_its_checkpoint(
+        tmp_path):
+    """A Sequential without an Input has no weights until its first batch; a trial resumed
+    from a checkpoint (HyperBand's pause, a retry) restores into a freshly built one."""
+    import keras
+
+    from tests.conftest import tiny_spec
+    from tunefleet.study.runner import as_experiment
+    from tunefleet.trainables.hypermodel import resolve_hypermodel
+    from tunefleet.trainables.keras_trainable import build_trial_model
+
+    data = load_dataset(DataSpec(dataset="digits")).training
+    experiment = as_experiment(tiny_spec(tmp_path, model={
+        "hypermodel": "tests.hypermodels:layered_mlp_guide"}, search_space={},
+        train={"epochs": 1, "batch_size": 64}))
+    config = {"num_layers": 2, "units_0": 16, "units_1": 8, "use_dropout": False,
+              "optimizer": "adam", "lr": 0.01}
+    hypermodel = resolve_hypermodel("tests.hypermodels:layered_mlp_guide")
+    first = build_trial_model(experiment, data.info, config, hypermodel).model
+    assert first.built and len(first.variables) > 0  # built for the data, before any batch
+    first.fit(data.x_train, data.y_train, epochs=1, verbose=0)
+    save_state(tmp_path, first, 1, [])
+    again = build_trial_model(experiment, data.info, config, hypermodel).model
+    assert load_state(tmp_path, again)["epoch"] == 1
+    for a, b in zip(first.variables, again.variables, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

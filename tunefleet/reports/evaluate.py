@@ -127,8 +127,6 @@ def _restored(study: StudyData, row: Any, hm: Any, info: DataInfo,
     n = exp.search.executions_per_trial
     trial = build_trial_model(exp, info, config, hm,
                               execution_seed(derive_seed(exp.search.seed, config), execution))
-    if not trial.model.built:  # a Sequential without an Input builds at its first batch
-        trial.model.build((None, *info.input_shape))
     meta = load_state(execution_dir(Path(row["checkpoint"]), execution, n), trial.model)
     return trial.model, meta
 
