@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
-# Paced epochs (at least 1.5 s each) keep the last two trials mid-way for several seconds after
+# Paced epochs (at least 1 s each) keep the last two trials mid-way for several seconds after
 # the first two finished, on a fast machine too: the test must see that state before it kills.
 SPEC = """
 name: killed
 data: {dataset: digits}
-model: {builder: "tests.builders:paced_mlp", params: {epoch_s: 1.5}}
+model: {builder: "tests.builders:paced_mlp", params: {epoch_s: 1.0}}
 train: {epochs: %(epochs)d, batch_size: 64, learning_rate: 0.01}
 search_space:
   units: {type: choice, values: [8, 16, 24, 32]}
@@ -84,7 +84,7 @@ def test_a_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path):
     before = {name: len(_results(study / name)) for name in done}
     interrupted = {name: _results(study / name)[-1]["epoch"] for name in partial}
 
-    resumed = _tunefleet("resume", str(study), cwd=tmp_path)
+    resumed = _tunefleet("resume", str(study), "--no-report", cwd=tmp_path)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
 
