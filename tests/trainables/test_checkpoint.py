@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tunefleet.data import load_dataset
 from tunefleet.spec.sections import DataSpec
@@ -76,10 +77,12 @@ def test_execution_state_travels_with_the_checkpoint(tmp_path):
     assert meta["best"] == 0.5 and isinstance(meta["epoch"], int)
 
 
+@pytest.mark.parametrize("fed", ["as_given", "flattened_by_fit"])
 def test_a_model_without_input_as_keras_tuners_guide_writes_it_restores_from_its_checkpoint(
-        tmp_path):
+        tmp_path, fed):
     """A Sequential without an Input has no weights until its first batch; a trial resumed
-    from a checkpoint (HyperBand's pause, a retry) restores into a freshly built one."""
+    from a checkpoint (HyperBand's pause, a retry) restores into a fresh, unbuilt one, built
+    for the shape it was trained on: the data's, or what the user's own fit fed it."""
     import keras
 
     from tests.conftest import tiny_spec
@@ -95,10 +98,12 @@ def test_a_model_without_input_as_keras_tuners_guide_writes_it_restores_from_its
               "optimizer": "adam", "lr": 0.01}
     hypermodel = resolve_hypermodel("tests.hypermodels:layered_mlp_guide")
     first = build_trial_model(experiment, data.info, config, hypermodel).model
-    assert first.built and len(first.variables) > 0  # built for the data, before any batch
-    first.fit(data.x_train, data.y_train, epochs=1, verbose=0)
+    assert not first.built  # built by the user's fit, at its first batch, as in KerasTuner
+    x = data.x_train if fed == "as_given" else data.x_train.reshape(len(data.x_train), -1)
+    first.fit(x, data.y_train, epochs=1, verbose=0)
     save_state(tmp_path, first, 1, [])
     again = build_trial_model(experiment, data.info, config, hypermodel).model
-    assert load_state(tmp_path, again)["epoch"] == 1
+    assert load_state(tmp_path, again, data.info.input_shape)["epoch"] == 1
+    assert again.input_shape == first.input_shape == (None, *x.shape[1:])
     for a, b in zip(first.variables, again.variables, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

@@ -4,6 +4,8 @@ in ``directory/project_name`` and continued when the tuner is created again."""
 
 from __future__ import annotations
 
+import warnings
+
 import contextlib
 import json
 import os
@@ -314,7 +316,9 @@ class Tuner:
         from ..search_spaces.hypermodel_space import discover_space
         from ..trainables.hypermodel import probe_hypermodel
 
-        hide_driver_gpus()  # discovery builds models: the GPUs stay the trials' (see prepare)
+        warning = hide_driver_gpus()  # discovery builds models: the GPUs stay the trials'
+        if warning:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
         space = discover_space(lambda values: probe_hypermodel(self.hypermodel, values))
         return kt.HyperParameters.from_config(space.to_json()["keras_tuner"] | {"values": {}})
 

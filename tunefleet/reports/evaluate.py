@@ -127,7 +127,8 @@ def _restored(study: StudyData, row: Any, hm: Any, info: DataInfo,
     n = exp.search.executions_per_trial
     trial = build_trial_model(exp, info, config, hm,
                               execution_seed(derive_seed(exp.search.seed, config), execution))
-    meta = load_state(execution_dir(Path(row["checkpoint"]), execution, n), trial.model)
+    meta = load_state(execution_dir(Path(row["checkpoint"]), execution, n), trial.model,
+                      info.input_shape)
     return trial.model, meta
 
 

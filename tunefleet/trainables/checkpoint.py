@@ -34,16 +34,39 @@ def save_state(directory: Path, model: Any, epoch: int, callbacks: list[Any],
     if optimizer is not None and optimizer.built:
         arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
     np.savez(directory / STATE_FILE, **arrays)
-    meta = {"epoch": int(epoch), "callbacks": callback_states(callbacks), **(extra or {})}
+    meta = {"epoch": int(epoch), "callbacks": callback_states(callbacks), **(extra or {}),
+            "input_shape": _input_shape(model)}
     (directory / META_FILE).write_text(json.dumps(meta))
 
 
-def load_state(directory: Path, model: Any) -> dict[str, Any]:
+def _input_shape(model: Any) -> Optional[list[Optional[int]]]:
+    """The input shape ``model`` was built for (None when it has several inputs, or none)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+        return list(shape)
+    return None
+
+
+def load_state(directory: Path, model: Any,
+               input_shape: Optional[tuple[int, ...]] = None) -> dict[str, Any]:
     """Restore weights and optimizer state into a freshly built, compiled ``model``.
 
-    Returns the metadata (``epoch``, ``callbacks``); apply the callback states after
-    ``on_train_begin`` (see :func:`restore_callbacks`).
+    A model written without an ``Input`` (KerasTuner's guide builds it at its first batch)
+    is first built for the shape it was trained on, as saved with the state (older states:
+    ``input_shape``, the data's shape without the batch). Returns the metadata (``epoch``,
+    ``callbacks``); apply the callback states after ``on_train_begin`` (see
+    :func:`restore_callbacks`).
     """
+    meta = json.loads((directory / META_FILE).read_text())
+    if not getattr(model, "built", True):
+        saved_shape = meta.get("input_shape")
+        if saved_shape is not None:
+            model.build(tuple(saved_shape))
+        elif input_shape is not None:
+            model.build((None, *input_shape))
     arrays = np.load(directory / STATE_FILE)
     saved = sum(k.startswith("w") for k in arrays.files)
     if saved != len(model.variables):
@@ -60,7 +83,7 @@ def load_state(directory: Path, model: Any) -> dict[str, Any]:
                              f"optimizer has {len(optimizer.variables)}")
         for i, var in enumerate(optimizer.variables):
             var.assign(arrays[f"o{i}"])
-    return json.loads((directory / META_FILE).read_text())
+    return meta
 
 
 def callback_states(callbacks: list[Any]) -> list[dict[str, Any]]:

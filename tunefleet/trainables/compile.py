@@ -57,14 +57,24 @@ def compile_model(model: Any, train: TrainSpec, task: str) -> None:
     model.compile(optimizer=make_optimizer(train), loss=make_loss(task),
                   metrics=make_metrics(train.metrics, task),
                   steps_per_execution=int(train.steps_per_execution),
-                  jit_compile=train.jit_compile)
+                  jit_compile=_jit(train))
+
+
+def _jit(train: TrainSpec) -> Any:
+    """The spec's XLA choice; ``auto`` in a driver whose GPUs are hidden is off (Keras' auto
+    sees the machine's GPUs and would compile XLA for a model that runs on the CPU)."""
+    from ..cluster.devices import driver_gpus_hidden
+
+    return False if train.jit_compile == "auto" and driver_gpus_hidden() else train.jit_compile
 
 
 def apply_jit_compile(model: Any, train: TrainSpec) -> None:
     """``train.jit_compile`` on a model the user compiled (a hypermodel's ``build``): set only
-    when the spec chose, so ``auto`` leaves the user's own choice alone."""
-    if train.jit_compile != "auto" and getattr(model, "compiled", False):
-        model.jit_compile = bool(train.jit_compile)
+    when the spec chose (or in a driver without GPUs), so ``auto`` leaves the user's own
+    choice alone."""
+    jit = _jit(train)
+    if jit != "auto" and getattr(model, "compiled", False):
+        model.jit_compile = bool(jit)
 
 
 @contextlib.contextmanager

@@ -86,7 +86,6 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
             from .hypermodel import build_hypermodel
 
             model, hp = build_hypermodel(hypermodel, params)
-            _build_for(model, info)
             apply_jit_compile(model, experiment.train)
             return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
                               resolve_settings(experiment, {}), hp, replicas)
@@ -99,19 +98,6 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
         model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
         compile_model(model, settings.train, info.task)
     return TrialModel(model, model.fit, settings, replicas=replicas)
-
-
-def _build_for(model: Any, info: DataInfo) -> None:
-    """Create the weights of a model written without an ``Input`` (as KerasTuner's guide
-    writes it: built at its first batch) now, from the data's shape, so that a checkpoint
-    restores into it before training resumes. A model that cannot be built this way (a
-    subclass whose ``build`` wants more) is left to its first batch."""
-    if getattr(model, "built", True):
-        return
-    try:
-        model.build((None, *info.input_shape))
-    except (ValueError, TypeError, NotImplementedError):
-        pass
 
 
 def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: Any,
