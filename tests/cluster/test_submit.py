@@ -69,7 +69,7 @@ def test_submit_where_nothing_listens_says_so(tmp_path):
 
 @pytest.mark.parametrize("address, exposed", [
     ("http://127.0.0.1:8265", False), ("http://localhost:8265", False), ("127.0.0.1:8265", False),
-    ("http://[::1]:8265", False), ("http://10.0.0.5:8265", True),
+    ("http://[::1]:8265", False), ("auto", False), ("http://10.0.0.5:8265", True),
     ("http://head.example.org:8265", True), ("10.0.0.5:8265", True)])
 def test_a_dashboard_reached_over_the_network_is_warned_about(address, exposed):
     from tunefleet.cluster.submit import exposed_dashboard

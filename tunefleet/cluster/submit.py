@@ -53,6 +53,8 @@ def exposed_dashboard(address: str) -> Optional[str]:
     """A warning when ``address`` reaches the dashboard over the network rather than through a
     tunnel: Ray's job API runs any command it is sent, without authentication. (No lookup:
     a host name other than ``localhost`` counts as the network.)"""
+    if address == "auto":  # Ray finds the dashboard of the cluster on this machine
+        return None
     host = urlparse(address if "://" in address else f"http://{address}").hostname or ""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
