@@ -9,7 +9,11 @@ import keras_tuner as kt
 def layered_mlp(hp):
     """Layers in a loop (units_i exists only for some num_layers), a flag that adds a dropout
     per layer, an optimizer with a conditional_scope'd momentum, a log-scale learning rate."""
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    return _layers_on(hp, keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()]))
+
+
+def _layers_on(hp, model):
+    """layered_mlp's layers, optimizer and compile, added to ``model``."""
     for i in range(hp.Int("num_layers", 1, 3)):
         model.add(keras.layers.Dense(hp.Int(f"units_{i}", 8, 32, step=8), activation="relu"))
         if hp.Boolean("use_dropout"):
@@ -316,22 +320,7 @@ def layered_mlp_guide(hp):
     guide's way: layers in a loop (units_i exists only for some num_layers), a flag that adds
     a dropout per layer, an optimizer with a conditional_scope'd momentum, a log-scale
     learning rate."""
-    model = keras.Sequential([keras.layers.Flatten()])
-    for i in range(hp.Int("num_layers", 1, 3)):
-        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 8, 32, step=8), activation="relu"))
-        if hp.Boolean("use_dropout"):
-            model.add(keras.layers.Dropout(hp.Float(f"dropout_{i}", 0.0, 0.4, step=0.2)))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    name = hp.Choice("optimizer", ["adam", "sgd"])
-    lr = hp.Float("lr", 1e-3, 3e-2, sampling="log")
-    if name == "sgd":
-        with hp.conditional_scope("optimizer", ["sgd"]):
-            optimizer = keras.optimizers.SGD(lr, momentum=hp.Float("momentum", 0.0, 0.9))
-    else:
-        optimizer = keras.optimizers.Adam(lr)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
+    return _layers_on(hp, keras.Sequential([keras.layers.Flatten()]))
 
 
 def grid_mlp_guide(hp):
