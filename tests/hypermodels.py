@@ -33,7 +33,12 @@ def _layers_on(hp, model):
 
 def grid_mlp(hp):
     """A small fully discrete space: 2 layer counts, units per layer from {8, 16}."""
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+    return _grid_layers_on(hp, keras.Sequential([keras.Input((8, 8, 1)),
+                                                  keras.layers.Flatten()]))
+
+
+def _grid_layers_on(hp, model):
+    """grid_mlp's layers, optimizer and compile, added to ``model``."""
     for i in range(hp.Int("num_layers", 1, 2)):
         model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [8, 16]), activation="relu"))
     model.add(keras.layers.Dense(10, activation="softmax"))
@@ -326,13 +331,7 @@ def layered_mlp_guide(hp):
 def grid_mlp_guide(hp):
     """grid_mlp's fully discrete space (2 layer counts, units per layer from {8, 16}, a Fixed
     learning rate), written the guide's way."""
-    model = keras.Sequential([keras.layers.Flatten()])
-    for i in range(hp.Int("num_layers", 1, 2)):
-        model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [8, 16]), activation="relu"))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    model.compile(optimizer=keras.optimizers.Adam(hp.Fixed("lr", 0.01)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    return _grid_layers_on(hp, keras.Sequential([keras.layers.Flatten()]))
 
 
 def gated_hidden_layer_guide(hp):
