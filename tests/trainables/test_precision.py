@@ -94,6 +94,7 @@ def test_preview_prints_steps_per_execution_precision_and_xla(tmp_path):
         "epochs": 1, "mixed_precision": "mixed_bfloat16", "jit_compile": False,
         "steps_per_execution": 4}))))
     line = next(x for x in plan.splitlines() if x.startswith("Training"))
-    assert line.split(None, 1)[1] == "4 steps per execution; mixed_bfloat16; XLA off"
+    assert line.split(None, 1)[1] == ("4 steps per execution; mixed_bfloat16; XLA off; "
+                                      "Keras backend tensorflow")
     default = render_plan(collect_plan(as_experiment(tiny_spec(tmp_path))))
     assert "8 steps per execution; float32; XLA Keras' choice (on with a GPU)" in default

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import StrictModel
+from .base import StrictModel, suggest
 from .directions import metric_direction
 from .locations import check_location
 
@@ -17,7 +17,7 @@ __all__ = [
     "TrainSpec", "GridSearchSpec", "RandomSearchSpec", "HyperOptSearchSpec", "SearchSpec",
     "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
     "ResourcesSpec", "ClusterSpec", "OutputSpec", "FailureSpec", "DistributeSpec", "DATASETS", "BUILTIN_BUILDERS",
-    "BUNDLED_DATASETS", "IMAGE_DATASET_NAMES", "FILE_FORMATS",
+    "BUNDLED_DATASETS", "IMAGE_DATASET_NAMES", "FILE_FORMATS", "KERAS_BACKENDS",
     "metric_direction",
 ]
 
@@ -29,6 +29,8 @@ FILE_FORMATS = ("csv", "npz", "idx")
 # "arrays" is set by the Python API (``tunefleet.run(spec, data=...)``), not written in a spec.
 DATASETS = (*BUNDLED_DATASETS, *IMAGE_DATASET_NAMES, *FILE_FORMATS, "arrays")
 BUILTIN_BUILDERS = ("cnn", "mlp")
+# Keras backends a trial can train on (train.backend); the first is the default.
+KERAS_BACKENDS = ("tensorflow", "jax")
 _BUILDER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -177,6 +179,19 @@ class TrainSpec(StrictModel):
     # failed (Ray has no such limit, and a hung trial reports nothing a scheduler could act on).
     trial_timeout_s: Optional[float] = Field(None, gt=0)
     distribute: Optional[DistributeSpec] = None
+    # The Keras backend the trials train on (the driver's checks and report use TensorFlow;
+    # models and checkpoints are the same on both). See BACKENDS in cluster/devices.py.
+    backend: Literal["tensorflow", "jax"] = "tensorflow"
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _known_backend(cls, value: Any) -> Any:
+        valid = KERAS_BACKENDS
+        if value in valid:
+            return value
+        hint = " (Keras' torch backend is not supported)" if value in ("torch", "pytorch") else ""
+        raise ValueError(f"unknown value {value!r}{hint}; {suggest(str(value), list(valid))}"
+                         f"valid: {', '.join(valid)}")
 
     @field_validator("jit_compile", mode="before")
     @classmethod

@@ -44,23 +44,28 @@ class Plan:
     objective: str
     output: str
     time_budget_s: float | None = None
-    speed: str = ""  # steps per execution, mixed precision, XLA
+    speed: str = ""  # steps per execution, mixed precision, XLA, Keras backend
+    full_size: str | None = None  # on an autoscaling cluster: trials at once at full size
 
 
 def _speed(experiment: Experiment, hypermodel: bool) -> str:
-    """Steps per execution, precision and XLA, as the trials will set them."""
+    """Steps per execution, precision, XLA and the Keras backend, as the trials will set
+    them."""
     train = experiment.train
+    jax = train.backend == "jax"
     if hypermodel:
         steps = "steps per execution as the hypermodel compiles"
-    elif train.distribute is not None:
+    elif train.distribute is not None and not jax:
         steps = "1 step per execution (Keras' multi-step loop fails under train.distribute)"
     else:
         steps = f"{train.steps_per_execution} steps per execution"
     if train.jit_compile == "auto":
-        xla = "as the hypermodel compiles" if hypermodel else "Keras' choice (on with a GPU)"
+        xla = ("as the hypermodel compiles" if hypermodel
+               else "on (Keras' choice on JAX)" if jax else "Keras' choice (on with a GPU)")
     else:
-        xla = "on" if train.jit_compile else "off"
-    return f"{steps}; {train.mixed_precision or 'float32'}; XLA {xla}"
+        xla = "on" if train.jit_compile else "off" + (" (JAX runs eagerly, slowly)" if jax else "")
+    return (f"{steps}; {train.mixed_precision or 'float32'}; XLA {xla}; "
+            f"Keras backend {train.backend}")
 
 
 def collect_plan(experiment: Experiment) -> Plan:

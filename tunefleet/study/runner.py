@@ -13,8 +13,8 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from ..cluster import check_fits, check_shared_storage, concurrent_trials, connect, disconnect
-from ..cluster.devices import hide_driver_gpus
+from ..cluster import check_fits, check_shared_storage, connect, disconnect, planned_concurrency
+from ..cluster.devices import BACKEND_INSTALL, backend_missing, hide_driver_gpus
 from ..data import DataNotFoundError, Dataset, RawData, load_dataset, save_test_split
 from ..schedulers import make_scheduler
 from ..search_spaces import make_searcher, to_ray_space, total_trials
@@ -32,6 +32,7 @@ from ..storage import StudyStorage, experiment_storage, study_storage
 from .summary import StudyResult, summarize
 from ..trainables import train_trial
 from ..trainables.checks import check_experiment
+from ..trainables.keras_trainable import ship
 
 __all__ = ["run", "resume", "prepare", "as_experiment", "Prepared"]
 
@@ -131,6 +132,10 @@ def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
     """Everything checkable without Ray: load the data, check the spec against it, and for a
     hypermodel discover its search space (``fit_kwargs``: see :func:`run`). TensorFlow in this
     process sees no GPU from here on: the GPUs are the trials'."""
+    missing = backend_missing(experiment.train.backend)
+    if missing and experiment.cluster.address == "local":  # the trials' environment is this one
+        raise SpecError("train.backend", missing, experiment.train.backend,
+                        fix=BACKEND_INSTALL[experiment.train.backend])
     warning = hide_driver_gpus()
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
@@ -182,8 +187,10 @@ def _trainable(experiment: Experiment, prepared: Prepared) -> Any:
     from ray import tune
 
     return tune.with_resources(
+        # ship: a hypermodel unpickled before the trial chose its backend would import Keras.
         tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment,
-                             hypermodel=prepared.hypermodel, fit_kwargs=prepared.fit_kwargs),
+                             hypermodel=ship(prepared.hypermodel, experiment),
+                             fit_kwargs=ship(prepared.fit_kwargs, experiment)),
         {"cpu": experiment.resources.cpu, "gpu": experiment.resources.gpu},
     )
 

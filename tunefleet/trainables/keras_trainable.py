@@ -34,7 +34,7 @@ from .status import STOP_REASONS
 from .watchdog import FailureRecord, Watchdog, is_out_of_memory
 
 __all__ = ["train_trial", "derive_seed", "build_trial_model", "TrialModel", "STOP_REASONS",
-           "ACTIVE_KEY"]
+           "ACTIVE_KEY", "Shipped", "ship"]
 
 
 def derive_seed(master: int, config: dict[str, Any]) -> int:
@@ -57,7 +57,7 @@ class TrialModel:
     fit: Callable[..., Any]
     settings: TrialSettings
     hp: Any = None
-    replicas: int = 1  # devices a distributed trial trains on (tf.distribute)
+    replicas: int = 1  # devices a distributed trial trains on (tf.distribute, DataParallel)
 
     @property
     def active(self) -> Optional[list[str]]:
@@ -73,13 +73,14 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
                       hypermodel: Any = None, seed: Optional[int] = None,
                       strategy: Any = None) -> TrialModel:
     """The model for ``config`` (seeded with ``seed``, by default the trial's own), built and
-    compiled inside ``strategy``'s scope for a distributed trial."""
+    compiled inside ``strategy``'s scope for a distributed trial (``tf.distribute`` or, on
+    JAX, ``keras.distribution.DataParallel``)."""
     import keras
 
     keras.utils.set_random_seed(derive_seed(experiment.search.seed, config) if seed is None
                                 else seed)
     params = {k: v for k, v in config.items() if k != TRIAL_SEED_KEY}
-    replicas = int(strategy.num_replicas_in_sync) if strategy is not None else 1
+    devices = replica_count(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext(), \
             precision_policy(experiment.train):
         if hypermodel is not None:
@@ -88,16 +89,17 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
             model, hp = build_hypermodel(hypermodel, params)
             apply_jit_compile(model, experiment.train)
             return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
-                              resolve_settings(experiment, {}), hp, replicas)
+                              resolve_settings(experiment, {}), hp, devices)
         settings = resolve_settings(experiment, params)
-        if strategy is not None and settings.train.steps_per_execution > 1:
+        if (strategy is not None and settings.train.steps_per_execution > 1
+                and keras.backend.backend() == "tensorflow"):
             # Keras' multi-step loop fails under MirroredStrategy (a placeholder inside the
-            # distributed while loop): one step per call there.
+            # distributed while loop): one step per call there. JAX's DataParallel runs it.
             settings = TrialSettings(settings.train.model_copy(
                 update={"steps_per_execution": 1}), settings.model_params)
         model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
         compile_model(model, settings.train, info.task)
-    return TrialModel(model, model.fit, settings, replicas=replicas)
+    return TrialModel(model, model.fit, settings, replicas=devices)
 
 
 def fit_arguments(experiment: Experiment, settings: TrialSettings, hypermodel: Any,
@@ -132,6 +134,10 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     out of memory or past ``train.trial_timeout_s`` is recorded as a failure instead, and so,
     as in KerasTuner, is ``keras_tuner.errors.FailedTrialError`` (its message the reason) and
     ``FatalError`` (which the study's failure policy then stops the study for).
+
+    The trial's Keras backend (``train.backend``) is chosen first, before anything here
+    imports Keras; a hypermodel and ``fit_kwargs`` :func:`ship`-ped as bytes are unpickled
+    only then.
     """
     from ray import tune
 
@@ -152,6 +158,34 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
         report_failure(experiment, kind, watchdog.epoch)
     finally:
         watchdog.cancel()
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A trial argument pickled in the driver, unpickled in the trial once its backend is
+    chosen: a hypermodel's module (or KerasTuner) imports Keras when unpickled, and Ray
+    unpickles ``tune.with_parameters`` arguments before the trial body runs."""
+
+    payload: bytes
+
+
+def ship(value: Any, experiment: Experiment) -> Any:
+    """``value`` as :class:`Shipped` bytes for a trial on another backend than TensorFlow
+    (the backend a Ray worker's Keras imports with by default); as itself otherwise, and
+    when None."""
+    if value is None or experiment.train.backend == "tensorflow":
+        return value
+    from ray import cloudpickle
+
+    return Shipped(cloudpickle.dumps(value))
+
+
+def _unship(value: Any) -> Any:
+    if not isinstance(value, Shipped):
+        return value
+    from ray import cloudpickle
+
+    return cloudpickle.loads(value.payload)
 
 
 def _failure(exc: BaseException) -> tuple[Optional[str], str]:
@@ -218,7 +252,9 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
                      pipeline=hypermodel is None)
     if feed.pipeline:
         arguments.pop("batch_size", None)  # the pipeline batches
-    shared = dict(validation_data=feed.validation(), **arguments)
+    # JAX's DataParallel splits every batch evenly over the devices, the last one too.
+    split = trials[0].replicas if keras.backend.backend() == "jax" else 1
+    shared = dict(validation_data=_divisible(feed.validation(), split), **arguments)
     seeds = [execution_seed(trial_seed, k) for k in range(n)]
 
     def restore(k: int) -> list[Any]:
@@ -241,7 +277,8 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
                 on_epoch_begin=lambda e, logs=None, model=trial.model, out=rates: out.append(
                     _rate(model)),
                 on_epoch_end=lambda e, epoch_logs=None, out=logs: out.update(epoch_logs or {}))
-            trial.fit(**feed.epoch(seeds[k], epoch), epochs=epoch + 1, initial_epoch=epoch, **shared,
+            trial.fit(**_divisible(feed.epoch(seeds[k], epoch), split), epochs=epoch + 1,
+                      initial_epoch=epoch, **shared,
                       callbacks=[*stateful[k], *restore(k), capture])
             states[k] = callback_states(stateful[k])
             state.last[k] = logs
@@ -250,6 +287,23 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
         if reporter.report(epoch + 1, state, trials, stateful, lr, len(rates),
                            time.perf_counter() - started):
             return
+
+
+def _divisible(data: Any, devices: int) -> Any:
+    """Arrays (a dict or tuple of them) cut to a multiple of ``devices`` examples, so that
+    every batch, the last included, splits evenly over a JAX DataParallel's devices (its
+    batches are multiples of ``devices``): at most ``devices - 1`` examples are left out,
+    the last of the epoch's shuffled order. Anything else (a ``tf.data`` pipeline, one
+    device) is returned as it is."""
+    if devices <= 1:
+        return data
+    if isinstance(data, dict):
+        return {k: _divisible(v, devices) for k, v in data.items()}
+    if isinstance(data, tuple):
+        return tuple(_divisible(v, devices) for v in data)
+    if not hasattr(data, "shape"):
+        return data
+    return data[: len(data) - len(data) % devices]
 
 
 def _rate(model: Any) -> float:
