@@ -1,13 +1,39 @@
-"""tunefleet: hyperparameter tuning of Keras models on Ray Tune, from a laptop to a cluster."""
+"""tunefleet: hyperparameter tuning of Keras models on Ray Tune, from a laptop to a cluster.
 
+The public names load on first use (PEP 562), so ``import tunefleet.trainables.builders`` or
+``tunefleet.spec`` does not import the study machinery (pandas, Ray's entry points): a
+trial's model code runs where only Keras and its backend are installed
+(scripts/gpu_check.py).
+"""
+
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .spec import Experiment, SpecError
-from .study import StudyResult, best_hyperparameters, resume, run, tune_hypermodel
+if TYPE_CHECKING:
+    from .spec import Experiment, SpecError
+    from .study import StudyResult, best_hyperparameters, resume, run, tune_hypermodel
 
 __all__ = ["Experiment", "SpecError", "StudyResult", "run", "report", "compare",
            "tune_hypermodel", "best_hyperparameters", "resume"]
+
+# public name -> the subpackage that defines it
+_LAZY = {"Experiment": ".spec", "SpecError": ".spec", "StudyResult": ".study", "run": ".study",
+         "resume": ".study", "tune_hypermodel": ".study", "best_hyperparameters": ".study"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):

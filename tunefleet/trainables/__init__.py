@@ -1,10 +1,39 @@
-"""The Keras function trainable, its model builders, and what it reports."""
+"""The Keras function trainable, its model builders, and what it reports.
 
-from .builders import BUILDERS, builder_parameters, resolve_builder
-from .keras_trainable import derive_seed, train_trial
-from .status import STOP_REASONS
-from .settings import METRICS_BY_TASK, TrialSettings, reported_metrics, resolve_settings
+Names load on first use (PEP 562): importing ``tunefleet.trainables.builders`` or
+``.compile`` does not load the trainable and what it reports through.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .builders import BUILDERS, builder_parameters, resolve_builder
+    from .keras_trainable import derive_seed, train_trial
+    from .settings import METRICS_BY_TASK, TrialSettings, reported_metrics, resolve_settings
+    from .status import STOP_REASONS
 
 __all__ = ["BUILDERS", "builder_parameters", "resolve_builder", "STOP_REASONS", "derive_seed",
            "train_trial", "METRICS_BY_TASK", "TrialSettings", "reported_metrics",
            "resolve_settings"]
+
+# public name -> the module that defines it
+_LAZY = {"BUILDERS": ".builders", "builder_parameters": ".builders",
+         "resolve_builder": ".builders", "derive_seed": ".keras_trainable",
+         "train_trial": ".keras_trainable", "STOP_REASONS": ".status",
+         "METRICS_BY_TASK": ".settings", "TrialSettings": ".settings",
+         "reported_metrics": ".settings", "resolve_settings": ".settings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
