@@ -1,6 +1,7 @@
 """GPUs per trial on this CPU-only machine: Ray packs fractional-GPU trials onto GPUs declared
-to it, each trial sees the GPU Ray assigned; one trial trains with MirroredStrategy over two
-logical CPU devices; each share of a GPU gets its memory limit."""
+to it, each trial sees the GPU Ray assigned, and the driver hides the GPUs from its own
+TensorFlow; one trial trains with MirroredStrategy over two logical CPU devices; each share of
+a GPU gets its memory limit."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 from tests.conftest import tiny_spec
 from tunefleet import run
 from tunefleet.cluster.devices import gpu_memory_limit_mb
-from tunefleet.spec import dump_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,20 +29,41 @@ def _results(study: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PACKED_DRIVER = """
+import json, sys
+from pathlib import Path
+from tunefleet import run
+from tunefleet.cluster.devices import driver_gpus_hidden
+from tests.conftest import tiny_spec
+spec = tiny_spec(Path(sys.argv[1]), name="gpus", search={"algorithm": "grid"},
+                 search_space={"dropout": {"type": "grid", "values": [0.0, 0.1, 0.2, 0.3]}},
+                 train={"epochs": 1, "batch_size": 64},
+                 resources={"cpu": 0.5, "gpu": 0.5},
+                 cluster={"num_cpus": 2, "num_gpus": 2})
+before = driver_gpus_hidden()
+result = run(spec)  # its checks build models and train: TensorFlow has run ops by now
+import tensorflow as tf
+print("RESULT " + json.dumps({"before": before, "hidden": driver_gpus_hidden(),
+                              "gpus": len(tf.config.get_visible_devices("GPU")),
+                              "finished": result.finished}))
+"""
+
+
 @pytest.mark.slow
-def test_half_gpu_trials_are_packed_two_per_declared_gpu(tmp_path):
-    spec = tiny_spec(tmp_path, name="gpus", search={"algorithm": "grid"},
-                     search_space={"dropout": {"type": "grid", "values": [0.0, 0.1, 0.2, 0.3]}},
-                     train={"epochs": 1, "batch_size": 64},
-                     resources={"cpu": 0.5, "gpu": 0.5},
-                     cluster={"num_cpus": 2, "num_gpus": 2})
-    dump_yaml(spec, tmp_path / "spec.yaml")
+def test_half_gpu_trials_are_packed_two_per_declared_gpu_and_the_driver_hides_them(tmp_path):
+    """A fresh driver process runs a study with 2 GPUs declared to its embedded Ray (the
+    session's has none). Ray packs the half-GPU trials two to a GPU. The driver's checks built
+    models, and TensorFlow would have mapped every visible GPU's memory at their first op:
+    prepare() hid the GPUs from it (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray
+    would inherit) before that, and the study still passed its checks."""
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    # Its own Ray (the session's has no GPUs): 2 CPUs and 2 GPUs declared to Ray.
-    proc = subprocess.run([sys.executable, "-m", "tunefleet.cli", "run", "spec.yaml",
-                           "--no-report"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-c", PACKED_DRIVER, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+    assert outcome == {"before": None, "hidden": True, "gpus": 0, "finished": 4}
+    assert "already holds" not in proc.stderr  # no GPU held on this machine: no warning
     study = tmp_path / "results" / "gpus"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["cluster"]["max_concurrent_trials"] == 4  # 2 GPUs / 0.5, 2 CPUs / 0.5
@@ -75,33 +96,3 @@ def test_mirrored_strategy_over_two_logical_cpus(ray_local, tmp_path):
 
     built = report(result.path)  # the checkpoint of a distributed trial restores for the test
     assert built.test.metrics["accuracy"] > 0.5
-
-
-DRIVER = """
-import json, sys
-from pathlib import Path
-from tunefleet.cluster.devices import driver_gpus_hidden
-from tunefleet.study.runner import as_experiment, prepare
-from tests.conftest import tiny_spec
-spec = tiny_spec(Path(sys.argv[1]), resources={"cpu": 0.5, "gpu": 0.5},
-                 cluster={"num_cpus": 2, "num_gpus": 2})
-before = driver_gpus_hidden()
-prepare(as_experiment(spec))  # builds models (its checks): TensorFlow has run ops by now
-import tensorflow as tf
-print("RESULT " + json.dumps({"before": before, "hidden": driver_gpus_hidden(),
-                              "gpus": len(tf.config.get_visible_devices("GPU"))}))
-"""
-
-
-def test_the_driver_hides_the_gpus_from_tensorflow_before_its_checks(tmp_path):
-    """The driver's checks build models; TensorFlow would map every visible GPU's memory at
-    their first op. In a fresh driver process, prepare() hides the GPUs from TensorFlow
-    (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray would inherit) before that."""
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    outcome = json.loads(lines[-1].removeprefix("RESULT "))
-    assert outcome == {"before": None, "hidden": True, "gpus": 0}
-    assert "already holds" not in proc.stderr  # no GPU held on this machine: no warning
