@@ -88,12 +88,52 @@ def main(out_dir: str) -> None:
             outcome["shared_refused"] = None
         except SpecError as exc:
             outcome["shared_refused"] = str(exc)
+        outcome["late_node_trial"] = _trial_on_the_blind_node(tunefleet.Experiment.from_dict(spec))
+        # Resuming that study on this cluster (`tunefleet resume DIR --address auto`) runs the
+        # same check as a new study, before any trial.
+        try:
+            tunefleet.resume(local / "blind", ["cluster.address=auto"])
+            outcome["resume_refused"] = None
+        except SpecError as exc:
+            outcome["resume_refused"] = str(exc)
     finally:
         stop_group(proc, timeout_s=30)
         ray.shutdown()
         cluster.shutdown()
         shutil.rmtree(local, ignore_errors=True)
     print("RESULT " + json.dumps(outcome), flush=True)
+
+
+def _trial_on_the_blind_node(experiment) -> dict:
+    """A trial of ``experiment`` that Ray places on the blind node, as it would place one on a
+    node the autoscaler added after the driver's check: tunefleet's own trainable, run by
+    Ray Tune with the study's directory written (on the head) as the driver writes it."""
+    from ray import tune
+
+    from tunefleet.spec import dump_yaml
+    from tunefleet.storage import experiment_storage
+    from tunefleet.study.runner import prepare
+    from tunefleet.trainables import train_trial
+    from tunefleet.trainables.status import trial_status
+
+    study = experiment_storage(experiment).local_dir
+    study.mkdir(parents=True, exist_ok=True)
+    dump_yaml(experiment.to_dict(), study / "spec.yaml")
+    prepared = prepare(experiment)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment),
+        {"CPU": 1, "blind": 1})  # only the blind node has a "blind" resource
+    grid = tune.Tuner(trainable, param_space={}, tune_config=tune.TuneConfig(num_samples=1),
+                      run_config=tune.RunConfig(name=experiment.name,
+                                                storage_path=str(study.parent), verbose=0,
+                                                failure_config=tune.FailureConfig(max_failures=2))
+                      ).fit()
+    result = grid[0]
+    metrics = {k: result.metrics.get(k) for k in ("stop_reason", "failure_reason", "epoch",
+                                                  "training_iteration")}
+    return {"errors": grid.num_errors, "error": repr(result.error) if result.error else None,
+            "metrics": metrics, "status": list(trial_status(None, result.metrics)),
+            "checkpoint": result.checkpoint is not None}
 
 
 if __name__ == "__main__":

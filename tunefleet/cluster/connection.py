@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..spec import Experiment, SpecError
+from .autoscaling import Autoscaler, read_autoscaler
 from .worker_setup import SETUP_HOOK, USER_PATH_VAR
 
 __all__ = ["ClusterInfo", "connect", "disconnect", "check_fits", "concurrent_trials",
-           "check_shared_storage",
+           "planned_concurrency", "check_shared_storage", "study_dir_unseen_here",
            "keep_ray_on_loopback"]
 
 # Quiet TensorFlow's C++ start-up chatter in every trial process.
@@ -21,7 +23,8 @@ _WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 
 @dataclass(frozen=True)
 class ClusterInfo:
-    """What the study may use: totals and the largest single node."""
+    """What the study may use now (totals, the largest single node) and, on an autoscaling
+    cluster, what the autoscaler can add (``autoscaler``)."""
 
     address: str
     cpus: float
@@ -30,6 +33,20 @@ class ClusterInfo:
     node_gpus: float
     nodes: int
     started_here: bool
+    autoscaler: Optional[Autoscaler] = None
+
+    def largest_node(self) -> tuple[float, float]:
+        """(CPUs, GPUs) of the largest node there is or the autoscaler can start."""
+        cpus, gpus = self.autoscaler.largest_node() if self.autoscaler else (0.0, 0.0)
+        return max(cpus, self.node_cpus), max(gpus, self.node_gpus)
+
+    def full_size(self) -> Optional[tuple[float, float, int]]:
+        """(CPUs, GPUs, nodes) once the autoscaler has started every node it may; None on a
+        fixed cluster, or where the autoscaler's node types cannot be read."""
+        if self.autoscaler is None or not self.autoscaler.known:
+            return None
+        cpus, gpus, nodes = self.autoscaler.full_size()
+        return max(cpus, self.cpus), max(gpus, self.gpus), max(nodes, self.nodes)
 
 
 def keep_ray_on_loopback() -> None:
@@ -80,14 +97,17 @@ def connect(experiment: Experiment) -> ClusterInfo:
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     totals = ray.cluster_resources()
+    # An embedded Ray cannot grow; a cluster's autoscaler may add nodes.
+    autoscaler = None if address == "local" else read_autoscaler()
     return ClusterInfo(
         address=address,
         cpus=float(totals.get("CPU", 0)),
         gpus=float(totals.get("GPU", 0)),
-        node_cpus=max((n["Resources"].get("CPU", 0) for n in nodes), default=0.0),
-        node_gpus=max((n["Resources"].get("GPU", 0) for n in nodes), default=0.0),
+        node_cpus=max((float(n["Resources"].get("CPU", 0)) for n in nodes), default=0.0),
+        node_gpus=max((float(n["Resources"].get("GPU", 0)) for n in nodes), default=0.0),
         nodes=len(nodes),
         started_here=started_here,
+        autoscaler=autoscaler,
     )
 
 
@@ -100,18 +120,35 @@ def disconnect(info: ClusterInfo) -> None:
 
 
 def check_fits(experiment: Experiment, info: ClusterInfo) -> None:
-    """Refuse trials that no node can ever place: Ray would wait for them forever."""
+    """Refuse trials that no node can ever place (Ray would wait for them forever), judged on
+    an autoscaling cluster by the node types its autoscaler can start, not only those there."""
     res = experiment.resources
-    if res.gpu > 0 and info.gpus == 0:
+    scaler = info.autoscaler
+    if scaler is not None and not scaler.known:
+        # Some node type's resources are unknown here: it may be the one the trials need.
+        warnings.warn(f"cluster.address: {info.address} has {scaler.source}, whose node types "
+                      "tunefleet cannot size; trials that fit on no node there now wait until "
+                      "the autoscaler adds one, and concurrency follows the resources Ray sees "
+                      "(run the driver on the head node, e.g. with `tunefleet submit`, and "
+                      "declare each node type's resources: {CPU: .., GPU: ..})", stacklevel=2)
+        return
+    node_cpus, node_gpus = info.largest_node()
+    types = f"; node types its autoscaler can start: {scaler.describe()}" if scaler else ""
+    if res.gpu > 0 and node_gpus == 0:
+        if scaler is not None:
+            raise SpecError("resources.gpu", "the Ray cluster has no GPUs, and none of its "
+                            f"autoscaler's node types has any ({scaler.describe()})", res.gpu,
+                            fix="set resources.gpu: 0, or add a node type with GPUs to the "
+                            "cluster's config (resources: {CPU: 8, GPU: 1})")
         raise SpecError("resources.gpu", "the Ray cluster has no GPUs", res.gpu,
                         fix="set resources.gpu: 0, or run on a cluster with GPU nodes "
                         "(for a local Ray, cluster.num_gpus declares them)")
-    if res.gpu > info.node_gpus:
+    if res.gpu > node_gpus:
         raise SpecError("resources.gpu", f"no node has that many GPUs (largest: "
-                        f"{info.node_gpus:g})", res.gpu, fix=f"use at most {info.node_gpus:g}")
-    if res.cpu > info.node_cpus:
+                        f"{node_gpus:g}{types})", res.gpu, fix=f"use at most {node_gpus:g}")
+    if res.cpu > node_cpus:
         raise SpecError("resources.cpu", f"no node has that many CPUs (largest: "
-                        f"{info.node_cpus:g})", res.cpu, fix=f"use at most {info.node_cpus:g}")
+                        f"{node_cpus:g}{types})", res.cpu, fix=f"use at most {node_cpus:g}")
 
 
 def concurrent_trials(experiment: Experiment, cpus: float, gpus: float) -> int:
@@ -123,6 +160,17 @@ def concurrent_trials(experiment: Experiment, cpus: float, gpus: float) -> int:
     fit = max(1, fit)
     limit = experiment.search.max_concurrent
     return min(fit, limit) if limit else fit
+
+
+def planned_concurrency(experiment: Experiment, info: ClusterInfo) -> int:
+    """Trials to run at once on ``info``'s cluster: what fits at full size on an autoscaling
+    cluster (pending trials are what make the autoscaler add nodes), else what fits now; 0
+    (no limit but ``search.max_concurrent``'s) where the autoscaler's sizes are unknown."""
+    if info.autoscaler is not None and not info.autoscaler.known:
+        return experiment.search.max_concurrent or 0
+    full = info.full_size()
+    cpus, gpus = (full[0], full[1]) if full is not None else (info.cpus, info.gpus)
+    return concurrent_trials(experiment, cpus, gpus)
 
 
 def _nodes_that_cannot_see(directory: str, token: str) -> list[str]:
@@ -141,7 +189,15 @@ def _nodes_that_cannot_see(directory: str, token: str) -> list[str]:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     checks = {n["NodeID"]: sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
         n["NodeID"], soft=False)).remote(probe) for n in nodes}
-    return [node for node, ref in checks.items() if not ray.get(ref, timeout=120)]
+    blind = []
+    for node, ref in checks.items():
+        try:
+            if not ray.get(ref, timeout=120):
+                blind.append(node)
+        except (ray.exceptions.TaskUnschedulableError, ray.exceptions.NodeDiedError,
+                ray.exceptions.WorkerCrashedError):
+            pass  # the node left since it was listed (an autoscaler removed it): nothing to see
+    return blind
 
 
 def check_shared_storage(directory: str | os.PathLike[str], info: ClusterInfo) -> None:
@@ -169,3 +225,22 @@ def check_shared_storage(directory: str | os.PathLike[str], info: ClusterInfo) -
                         "be lost or could not be resumed elsewhere", path,
                         fix="use a path on a filesystem every node mounts (NFS, a shared "
                         "volume), or an s3:// or gs:// URI")
+
+
+def study_dir_unseen_here(study_dir: str | os.PathLike[str]) -> Optional[str]:
+    """In a trial: why its node cannot use the study's directory, or None if it can.
+
+    The driver's check (:func:`check_shared_storage`) probes the nodes there at start; a node
+    the autoscaler adds later, or one that replaced a lost node, is checked here, where the
+    trial starts: the driver wrote ``spec.yaml`` into the study's directory before any trial,
+    so a node that cannot see it has node-local storage, and the trial's checkpoints would be
+    written where no one reads them."""
+    if os.path.exists(os.path.join(os.fspath(study_dir), "spec.yaml")):
+        return None
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return (f"output.storage: this trial's node ({node[:12]}...) cannot see the study's "
+            f"directory {os.fspath(study_dir)} (node-local storage: the spec.yaml the driver "
+            "wrote there is not on this node), so its checkpoints and results would be lost; "
+            "use a path every node mounts (NFS, a shared volume), or an s3:// or gs:// URI")

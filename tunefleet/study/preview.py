@@ -1,11 +1,12 @@
-"""`tunefleet preview`: what a spec will do, computed without Ray or training."""
+"""`tunefleet preview`: what a spec will do, computed without training (and without Ray, but
+for a spec whose ``cluster.address`` names a cluster: it is asked what it has and can grow to)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from ..cluster import concurrent_trials
+from ..cluster import ClusterInfo, concurrent_trials, connect, disconnect, planned_concurrency
 from .runner import prepare
 from ..schedulers import Bracket, brackets, cut_epochs
 from ..search_spaces import describe_entry, grid_size
@@ -74,13 +75,15 @@ def collect_plan(experiment: Experiment) -> Plan:
     dataset = prepared.dataset
     training = dataset.training
     trials = prepared.total_trials(experiment)
-    concurrent = None
+    concurrent, full_size = None, None
     cluster = experiment.cluster.address
     if cluster == "local":
         cpus = experiment.cluster.num_cpus or os.cpu_count() or 1
         gpus = experiment.cluster.num_gpus or 0
         concurrent = min(trials, concurrent_trials(experiment, cpus, gpus))
         cluster = f"embedded local Ray, {cpus} CPUs, {gpus} GPUs"
+    else:
+        cluster, concurrent, full_size = _cluster_plan(experiment, trials)
     return Plan(
         name=experiment.name, dataset=training.info.name, task=training.info.task,
         sizes=(len(training.y_train), len(training.y_val), len(dataset.y_test)),
@@ -103,7 +106,42 @@ def collect_plan(experiment: Experiment) -> Plan:
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
         time_budget_s=experiment.search.time_budget_s,
         output=experiment_storage(experiment).location, speed=_speed(experiment, prepared.space is not None),
+        full_size=full_size,
     )
+
+
+def _cluster_plan(experiment: Experiment, trials: int) -> tuple[str, int | None, str | None]:
+    """(the cluster now, trials at once now, trials at once at full size) of the cluster
+    ``cluster.address`` names: joined, read, and left."""
+    from ..spec import SpecError
+
+    try:
+        info = connect(experiment)
+    except SpecError as exc:
+        return f"{experiment.cluster.address} (not reachable from here: {exc.problem})", None, None
+    try:
+        now = (f"cluster {info.address} now: {info.nodes} node(s), {info.cpus:g} CPUs, "
+               f"{info.gpus:g} GPUs")
+        fits = min(trials, concurrent_trials(experiment, info.cpus, info.gpus)) \
+            if info.cpus >= experiment.resources.cpu and info.gpus >= experiment.resources.gpu \
+            else 0
+        return now, fits, _full_size(experiment, info, trials)
+    finally:
+        disconnect(info)
+
+
+def _full_size(experiment: Experiment, info: ClusterInfo, trials: int) -> str | None:
+    """What the autoscaler can grow the cluster to, and the trials at once there."""
+    scaler = info.autoscaler
+    if scaler is None:
+        return None
+    full = info.full_size()
+    if full is None:
+        return f"can grow ({scaler.source}; node types not known here)"
+    cpus, gpus, nodes = full
+    at_once = min(trials, planned_concurrency(experiment, info))
+    return (f"{at_once} at once at full size: {nodes} nodes, {cpus:g} CPUs, {gpus:g} GPUs "
+            f"({scaler.describe()})")
 
 
 def _describe_space(space) -> dict[str, str]:
@@ -159,6 +197,8 @@ def render_plan(plan: Plan) -> str:
     grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
     at_once = (f"{plan.concurrent} at once on {plan.cluster}" if plan.concurrent is not None
                else f"as many at once as {plan.cluster}'s free resources allow")
+    if plan.full_size:
+        at_once += f"; {plan.full_size}"
     lines = [
         ("Experiment", plan.name),
         ("Data", (f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} "

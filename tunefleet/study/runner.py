@@ -296,12 +296,12 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         # At a URI, the study's own files go up before training, so that a study whose driver
         # dies can be resumed from anywhere.
         storage.upload("spec.yaml", "data", SPACE_FILE)
-        max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
+        max_concurrent = planned_concurrency(experiment, cluster)
         tracker = FailureTracker(storage, experiment.failure.max_consecutive,
                                  experiment.search.time_budget_s)
         tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker)
         return _fit(tuner, experiment, storage, cluster,
-                    {"max_concurrent_trials": max_concurrent}, tracker)
+                    {"max_concurrent_trials": max_concurrent or None}, tracker)
     finally:
         disconnect(cluster)
 
@@ -399,7 +399,7 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
                                  experiment.search.time_budget_s)
         search_alg = None
         if more or reopen:
-            max_concurrent = concurrent_trials(experiment, cluster.cpus, cluster.gpus)
+            max_concurrent = planned_concurrency(experiment, cluster)
             search_alg = continued(_searcher(experiment, prepared, max_concurrent),
                                    _num_samples(experiment, prepared), reopen)
         tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg)

@@ -19,7 +19,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..cluster.devices import configure_trial_devices, make_strategy
+from ..cluster.devices import configure_trial_devices, make_strategy, select_backend
+from ..cluster.connection import study_dir_unseen_here
+from ..cluster.devices import replicas as replica_count
 from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from ..storage import experiment_storage
@@ -141,7 +143,18 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
     """
     from ray import tune
 
-    record = FailureRecord(experiment_storage(experiment), tune.get_context().get_trial_id())
+    distribute = experiment.train.distribute
+    select_backend(experiment.train.backend, experiment.resources.gpu,
+                   experiment.resources.gpu_memory,
+                   distribute.cpu_devices if distribute is not None else None)
+    hypermodel, fit_kwargs = _unship(hypermodel), _unship(fit_kwargs)
+
+    storage = experiment_storage(experiment)
+    unseen = None if storage.remote else study_dir_unseen_here(storage.local_dir)
+    if unseen is not None:  # failed, not retried: no checkpoint of it could be read back
+        report_failure(experiment, STOP_REASONS[7], 0, unseen)
+        return
+    record = FailureRecord(storage, tune.get_context().get_trial_id())
     earlier = record.read()
     if earlier is not None:  # an earlier attempt timed out: retrying would repeat it
         report_failure(experiment, earlier["kind"], earlier.get("epoch"))

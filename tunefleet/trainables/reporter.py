@@ -16,7 +16,7 @@ from ..cluster.devices import assigned_gpus
 from ..spec import Experiment
 from .checkpoint import execution_dir, save_state
 from .executions import aggregate_logs
-from .status import STOP_REASONS
+from .status import FAILURE_REASON_KEY, STOP_REASONS
 from .watchdog import Watchdog
 
 __all__ = ["Reporter", "ExecutionState", "ACTIVE_KEY", "TRAINED_KEY", "REPORTED_AT_KEY",
@@ -29,7 +29,7 @@ TRAINED_KEY = "executions_trained"
 # Wall-clock time of the report as a float Unix time (Ray's ``timestamp`` is whole seconds).
 REPORTED_AT_KEY = "reported_at"
 # Stop reasons of a row that records a failure rather than a measured epoch.
-FAILURE_ROW_REASONS = (STOP_REASONS[3], STOP_REASONS[4], STOP_REASONS[5], STOP_REASONS[6])
+FAILURE_ROW_REASONS = STOP_REASONS[3:]
 
 
 class ExecutionState:
@@ -125,14 +125,19 @@ class Reporter:
         return reason
 
 
-def report_failure(experiment: Experiment, kind: str, epoch: Optional[int]) -> None:
+def report_failure(experiment: Experiment, kind: str, epoch: Optional[int],
+                   reason: Optional[str] = None) -> None:
     """End a failed trial with a result the searcher and scheduler can read: the objective is
     NaN (unknown), at the last epoch the trial finished. Readers tell this row from a measured
-    epoch by its ``stop_reason`` (:data:`FAILURE_ROW_REASONS`) and never let it replace one."""
+    epoch by its ``stop_reason`` (:data:`FAILURE_ROW_REASONS`) and never let it replace one.
+    ``reason``: why, in the row itself (for a failure with no ``failure.json``)."""
     from ray import tune
 
-    tune.report({"epoch": int(epoch or 0), experiment.objective.metric: math.nan,
-                 "stop_reason": kind, TRAINED_KEY: 0, REPORTED_AT_KEY: time.time()})
+    row = {"epoch": int(epoch or 0), experiment.objective.metric: math.nan,
+           "stop_reason": kind, TRAINED_KEY: 0, REPORTED_AT_KEY: time.time()}
+    if reason:
+        row[FAILURE_REASON_KEY] = reason
+    tune.report(row)
 
 
 def _node_id() -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 __all__ = ["trial_status", "error_summary", "study_stop", "STATUSES", "FINISHED_STATUSES",
-           "STOP_REASONS", "RAY_KEYS", "FAILED_REASONS", "STUDY_STOPS_FILE"]
+           "STOP_REASONS", "RAY_KEYS", "FAILED_REASONS", "STUDY_STOPS_FILE", "FAILURE_REASON_KEY"]
 
 # Written by the driver in the study's directory (tunefleet/study/failure_policy.py): the trials
 # the study itself stopped (failure.max_consecutive, Ctrl-C, the driver ending), with why.
@@ -16,11 +16,16 @@ STUDY_STOPS_FILE = "stopped_by_study.json"
 
 # What the trainable reports as ``stop_reason`` when it ends a trial itself ("" otherwise).
 # failed_trial: the user's code raised keras_tuner.errors.FailedTrialError; fatal_error: it
-# raised keras_tuner.errors.FatalError, which also stops the study.
+# raised keras_tuner.errors.FatalError, which also stops the study; storage_not_visible: the
+# trial's node cannot see the study's directory (a node that joined after the driver's check).
 STOP_REASONS = ("completed", "early_stopping", "nan_loss", "out_of_memory", "timeout",
-                "failed_trial", "fatal_error")
+                "failed_trial", "fatal_error", "storage_not_visible")
 # Stop reasons that make a trial *failed* (recorded, not retried).
-FAILED_REASONS = ("nan_loss", "out_of_memory", "timeout", "failed_trial", "fatal_error")
+FAILED_REASONS = ("nan_loss", "out_of_memory", "timeout", "failed_trial", "fatal_error",
+                  "storage_not_visible")
+# A failed trial's reason, in the row that records its failure (where no failure.json can be
+# written: the study's directory is not visible from the trial's node).
+FAILURE_REASON_KEY = "failure_reason"
 # What an error from Ray says when it killed a trial's process for using too much host memory.
 _HOST_OOM = ("OutOfMemoryError", "running low on memory")
 # Keys Ray adds to every result, and the trainable's own bookkeeping: not training metrics.
@@ -28,7 +33,8 @@ RAY_KEYS = frozenset({
     "timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration",
     "trial_id", "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip",
     "time_since_restore", "iterations_since_restore", "stop_reason", "epoch_time_s", "config",
-    "replicas", "global_batch_size", "gpu_ids", "active_hyperparameters", "node_id"})
+    "replicas", "global_batch_size", "gpu_ids", "active_hyperparameters", "node_id",
+    "failure_reason"})
 
 STATUSES = ("completed", "stopped_by_scheduler", "early_stopped", "stopped_by_study", "failed",
             "errored")
@@ -81,7 +87,7 @@ def trial_status(error: Optional[str], last: dict[str, Any],
         what = "ran out of memory" if reason == oom else "timed out"
         return "failed", f"{what} at epoch {epoch}"
     if reason in FAILED_REASONS:  # failed_trial, fatal_error without their record
-        return "failed", f"{reason} at epoch {epoch}"
+        return "failed", str(last.get(FAILURE_REASON_KEY) or f"{reason} at epoch {epoch}")
     if reason == early:
         return "early_stopped", f"no improvement, stopped at epoch {epoch}"
     if reason == completed:
