@@ -15,12 +15,13 @@ RECORDED_ENV = ("KERAS_BACKEND", "XLA_PYTHON_CLIENT_PREALLOCATE",
 
 def recording_mlp(info, units: int = 32, record: str = ""):
     """A one-hidden-layer MLP; with ``record`` (a directory), writes a JSON file there: the
-    process id, Keras' backend, JAX's devices and Keras' distribution (on JAX), and the
+    process id, Keras' backend and dtype policy, JAX's devices and Keras' distribution (on JAX), and the
     environment variables above."""
     import keras
 
     if record:
         facts = {"pid": os.getpid(), "backend": keras.backend.backend(),
+                 "dtype_policy": keras.config.dtype_policy().name,
                  "env": {k: os.environ.get(k) for k in RECORDED_ENV}}
         if facts["backend"] == "jax":
             import jax

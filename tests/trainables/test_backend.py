@@ -214,6 +214,11 @@ strategy = make_strategy(experiment.train.distribute)
 spread = build_trial_model(experiment, data.info, {"learning_rate": 0.01}, strategy=strategy)
 facts.update(distributed_steps=int(spread.model.steps_per_execution), replicas=spread.replicas,
              distributed_jit=spread.model.jit_compile, strategy=type(strategy).__name__)
+# mixed_float16 trains under DataParallel (whole global batches of 2 x 32)
+spread_history = spread.model.fit(data.x_train[:256], data.y_train[:256], batch_size=64,
+                                  epochs=1, verbose=0)
+facts.update(distributed_loss=spread_history.history["loss"][0],
+             distributed_optimizer=type(spread.model.optimizer).__name__)
 print("RESULT " + json.dumps(facts))
 """
 
@@ -258,6 +263,8 @@ def test_a_jax_trial_process_builds_and_compiles_as_the_spec_says(tmp_path):
     # MirroredStrategy gets 1 step per execution); jit_compile: false is passed on.
     assert facts["strategy"] == "DataParallel" and facts["replicas"] == 2
     assert facts["distributed_steps"] == 4 and facts["distributed_jit"] is False
+    assert facts["distributed_optimizer"] == "LossScaleOptimizer"
+    assert math.isfinite(facts["distributed_loss"])
 
 
 TF_MIRRORED_CHILD = """
@@ -304,8 +311,8 @@ def test_mixed_float16_trains_under_tensorflows_mirrored_strategy(tmp_path):
 @pytest.mark.slow
 def test_a_jax_study_trains_data_parallel_and_its_best_model_restores_on_tensorflow(
         ray_local, tmp_path):
-    """Two trials on JAX, each over 2 XLA host devices (DataParallel) with mixed_float16 and 4
-    steps per execution; 1077 training examples, an odd number, so every epoch's last batch
+    """Two trials on JAX, each over 2 XLA host devices (DataParallel) with mixed_bfloat16 and 4
+    steps per execution (mixed_float16 on JAX: the fresh-process test above); 1077 training examples, an odd number, so every epoch's last batch
     is cut to whole replicas. The report restores the best trial's JAX checkpoint in this
     (TensorFlow) process and scores it on the test split."""
     import keras
@@ -321,7 +328,7 @@ def test_a_jax_study_trains_data_parallel_and_its_best_model_restores_on_tensorf
         search_space={"learning_rate": {"type": "loguniform", "low": 3e-3, "high": 2e-2}},
         search={"algorithm": "random", "num_samples": 2, "seed": 3},
         train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "backend": "jax",
-               "mixed_precision": "mixed_float16", "steps_per_execution": 4,
+               "mixed_precision": "mixed_bfloat16", "steps_per_execution": 4,
                "distribute": {"strategy": "mirrored", "cpu_devices": 2}}))
     assert result.finished == 2
     assert (result.trials["status"] == "completed").all()
@@ -330,6 +337,7 @@ def test_a_jax_study_trains_data_parallel_and_its_best_model_restores_on_tensorf
     assert len(in_trials) == 2  # one model per trial
     for fact in in_trials:
         assert fact["backend"] == "jax"
+        assert fact["dtype_policy"] == "mixed_bfloat16"  # the trial builds under the policy
         assert fact["env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
         assert fact["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] is None  # no GPU share
         assert fact["jax_devices"] == ["cpu:0", "cpu:1"]

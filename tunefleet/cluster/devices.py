@@ -14,13 +14,15 @@ import subprocess
 import sys
 from typing import Any, Optional
 
+from ..spec.sections import KERAS_BACKENDS
+
 __all__ = ["configure_trial_devices", "gpu_memory_limit_mb", "make_strategy", "assigned_gpus",
            "hide_driver_gpus", "driver_gpus_hidden", "backend_environment", "select_backend",
            "BACKENDS", "BackendMismatch", "replicas", "backend_missing",
            "BACKEND_INSTALL"]
 
 # Keras backends a trial can train on (train.backend); the first is the default.
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = KERAS_BACKENDS
 
 _configured = False
 _driver_hidden: Optional[bool] = None  # see driver_gpus_hidden

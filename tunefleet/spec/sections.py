@@ -180,7 +180,7 @@ class TrainSpec(StrictModel):
     trial_timeout_s: Optional[float] = Field(None, gt=0)
     distribute: Optional[DistributeSpec] = None
     # The Keras backend the trials train on (the driver's checks and report use TensorFlow;
-    # models and checkpoints are the same on both). See BACKENDS in cluster/devices.py.
+    # models and checkpoints are the same on both). Set in each trial: cluster/devices.py.
     backend: Literal["tensorflow", "jax"] = "tensorflow"
 
     @field_validator("backend", mode="before")
