@@ -83,6 +83,8 @@ def main(out_dir: str) -> None:
         shared = Path(out_dir) / "shared"
         info = connect(tunefleet.Experiment.from_dict({**spec, "output": {"storage": str(shared)}}))
         outcome["nodes"] = info.nodes
+        # A fixed cluster (its head's autoscaler has no config): it cannot grow.
+        outcome["autoscaler"] = repr(info.autoscaler)
         try:
             check_shared_storage(shared, info)
             outcome["shared_refused"] = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import yaml
 
 from tests.cluster.fake_autoscaler import HEAD_TYPE, autoscaling_cluster, cluster_env, processes_of
 from tunefleet.cluster import ClusterInfo, check_fits, planned_concurrency
-from tunefleet.cluster.autoscaling import node_types_from_config
+from tunefleet.cluster.autoscaling import _monitor_config, node_types_from_config, read_autoscaler
+from tunefleet.cluster.connection import _autoscaler_config, _check_answers, check_shared_storage
 from tunefleet.spec import Experiment, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,9 +114,101 @@ def test_a_gpu_study_runs_on_gpu_workers_the_autoscaler_starts(tmp_path):
     assert type(cluster["node_gpus"]) is float and cluster["node_gpus"] == 0.0
     assert cluster["max_concurrent_trials"] == 4  # planned for full size, not for the head
     assert [t["name"] for t in cluster["autoscaler"]["node_types"]] == [HEAD_TYPE, "gpu_worker"]
+    # Read from the YAML the head's autoscaler was started with (found from its process).
+    assert cluster["autoscaler"]["source"] == f"the autoscaler's configuration {config}"
     assert summary["trials"]["completed"] == 2
     # Every epoch of every trial ran holding a GPU: on a worker the autoscaler added (the
     # head has none).
     assert len(outcome["gpu_ids"]) == 2
     assert all(ids == ["0"] for ids in outcome["gpu_ids"].values()), outcome["gpu_ids"]
     assert processes_of(config.parent) == []  # the head, its GCS, autoscaler and workers
+
+
+def test_node_types_take_the_autoscalers_defaults():
+    # A worker type without max_workers may have the cluster's; the cluster's comes from the
+    # provider's defaults in Ray (aws: 2); the head type's is 0.
+    config = {"provider": {"type": "aws"}, "head_node_type": "head", "available_node_types": {
+        "head": {"resources": {"CPU": 4}},
+        "gpu_worker": {"resources": {"CPU": 8, "GPU": 1}}}}
+    scaler = node_types_from_config(config, "recorded")
+    assert scaler.max_workers == 2
+    assert [(t.name, t.max_count, t.head) for t in scaler.node_types] == [
+        ("head", 1, True), ("gpu_worker", 2, False)]
+    assert scaler.full_size() == (20.0, 2.0, 3)
+
+
+def test_a_named_cluster_config_is_read_and_must_exist(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({"max_workers": 2, "head_node_type": "h",
+                                    "available_node_types": {
+                                        "h": {"resources": {"CPU": 2}},
+                                        "g": {"resources": {"CPU": 4, "GPU": 1}}}}))
+    scaler = read_autoscaler(str(path))  # no Ray needed: the file is read as named
+    assert scaler is not None and scaler.known and scaler.source == f"the cluster config {path}"
+    assert scaler.largest_node() == (4.0, 1.0)
+    with pytest.raises(SpecError, match=r"^cluster\.autoscaler_config: no such file .*nope\.yaml"):
+        _autoscaler_config(str(tmp_path / "nope.yaml"))
+    with pytest.raises(SpecError, match=r"autoscaler_config names an autoscaling cluster's YAML"
+                       r".*address='local'"):
+        Experiment.from_dict({"name": "x", "data": {"dataset": "digits"},
+                              "model": {"builder": "mlp"},
+                              "objective": {"metric": "val_accuracy", "mode": "max"},
+                              "cluster": {"autoscaler_config": str(path)}})
+
+
+def test_the_autoscaler_process_tells_a_fixed_cluster_from_an_autoscaling_one(tmp_path):
+    """Every head runs Ray's monitor; only an autoscaling one is started with a config (a
+    relative one resolved against the monitor's own directory). A pid that is not a monitor
+    here means the monitor runs on another machine."""
+    monitor = tmp_path / "monitor.py"
+    monitor.write_text("import time\ntime.sleep(60)\n")
+    fixed = subprocess.Popen([sys.executable, str(monitor), "--logs-dir=/tmp"])
+    scaling = subprocess.Popen([sys.executable, str(monitor), "--autoscaling-config=c.yaml"],
+                               cwd=tmp_path)
+    try:
+        time.sleep(0.2)
+        assert _monitor_config(fixed.pid) == (True, None)
+        assert _monitor_config(scaling.pid) == (True, tmp_path / "c.yaml")
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            time.sleep(0.2)
+            assert _monitor_config(other.pid) == (False, None)
+        finally:
+            other.kill()
+    finally:
+        fixed.kill()
+        scaling.kill()
+
+
+def test_an_address_where_nothing_listens_is_refused_in_seconds():
+    started = time.monotonic()
+    with pytest.raises(SpecError, match=r"^cluster\.address: nothing answers at 127\.0\.0\.1:1 "
+                       r".*Start the cluster"):
+        _check_answers("127.0.0.1:1")
+    with pytest.raises(SpecError, match=r"nothing answers at 127\.0\.0\.1:1"):
+        _check_answers("ray://127.0.0.1:1")
+    assert time.monotonic() - started < 15
+    _check_answers("auto")  # not host:port: left to Ray
+
+
+def test_a_local_path_on_a_cluster_that_can_grow_is_warned_about(tmp_path):
+    info = _head_only(yaml.safe_load(AWS_GPU.read_text()))
+    with pytest.warns(UserWarning, match=r"the autoscaler may add nodes that cannot be checked "
+                      r"now; a trial on a node that cannot see it fails \(storage_not_visible\)"):
+        check_shared_storage(tmp_path, info)
+
+
+def test_preview_of_a_cluster_where_nothing_answers_says_so_at_once(tmp_path):
+    spec = {"name": "away", "data": {"dataset": "digits"},
+            "model": {"builder": "mlp", "params": {"units": 8}}, "train": {"epochs": 1},
+            "objective": {"metric": "val_accuracy", "mode": "max"},
+            "cluster": {"address": "127.0.0.1:1"}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "tunefleet.cli", "preview", "spec.yaml"],
+                          cwd=tmp_path, env=cluster_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("trials at once unknown (cluster 127.0.0.1:1, not reachable from here: nothing "
+            "answers at 127.0.0.1:1 (Connection refused))") in proc.stdout
+    assert time.monotonic() - started < 120  # not minutes of Ray retrying the connection

@@ -41,6 +41,7 @@ def test_a_node_local_storage_path_is_refused_with_the_node_named(tmp_path):
     assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
     outcome = json.loads(lines[-1].removeprefix("RESULT "))
     assert outcome["nodes"] == 2
+    assert outcome["autoscaler"] == "None"  # a fixed cluster: nothing to plan beyond it
     local = tmp_path / "node-local"
     assert outcome["refused"] is not None, "the node-local path was accepted"
     assert outcome["refused"].startswith(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -61,12 +62,14 @@ class Autoscaler:
         return (max((t.cpus or 0.0 for t in known), default=0.0),
                 max((t.gpus or 0.0 for t in known), default=0.0))
 
-    def full_size(self) -> tuple[float, float, int]:
+    def full_size(self) -> Optional[tuple[float, float, int]]:
         """(CPUs, GPUs, nodes) at full size: every type at its maximum, within the cluster's
         ``max_workers`` (filled with the largest nodes of each resource first: an upper
-        bound per resource)."""
-        return (self._most("cpus"), self._most("gpus"),
-                sum(self._counts(sorted(self.node_types, key=lambda t: -t.max_count))))
+        bound per resource); None when a type has no limit."""
+        nodes = sum(self._counts(sorted(self.node_types, key=lambda t: -t.max_count)))
+        if nodes >= _UNBOUNDED:
+            return None
+        return self._most("cpus"), self._most("gpus"), nodes
 
     def _counts(self, types: list[NodeType]) -> list[int]:
         """How many nodes of each of ``types`` (in that order of preference) fit under the
@@ -96,23 +99,47 @@ class Autoscaler:
 
 
 def node_types_from_config(config: dict[str, Any], source: str) -> Autoscaler:
-    """The node types of a cluster-launcher config (``available_node_types``)."""
+    """The node types of a cluster-launcher config (``available_node_types``), with the
+    autoscaler's own defaults: a worker type's ``max_workers`` is the cluster's, the head
+    type's 0, and the cluster's comes from the provider's ``defaults.yaml`` in Ray."""
     head_type = config.get("head_node_type")
+    workers = config.get("max_workers", _provider_default_max_workers(config))
     types = []
     for name, node in (config.get("available_node_types") or {}).items():
         resources = node.get("resources") or {}
         declared = "CPU" in resources
         head = name == head_type
+        most = node.get("max_workers", 0 if head else workers)
         types.append(NodeType(
             name=str(name), cpus=float(resources["CPU"]) if declared else None,
             gpus=float(resources.get("GPU", 0)) if declared else None,
-            max_count=int(node.get("max_workers", 0) or 0) + (1 if head else 0), head=head))
-    workers = config.get("max_workers")
+            max_count=(_UNBOUNDED if most is None else int(most)) + (1 if head else 0),
+            head=head))
     return Autoscaler(source, tuple(types), int(workers) if workers is not None else None)
 
 
+# A node type with no limit at all (no max_workers anywhere): counted as this many at most.
+_UNBOUNDED = 10**6
+
+
+def _provider_default_max_workers(config: dict[str, Any]) -> Optional[int]:
+    """The cluster-wide ``max_workers`` Ray fills in for the config's provider, if any."""
+    import yaml
+
+    kind = str((config.get("provider") or {}).get("type", ""))
+    import ray.autoscaler
+
+    path = Path(ray.autoscaler.__file__).parent / kind / "defaults.yaml"
+    try:
+        value = (yaml.safe_load(path.read_text()) or {}).get("max_workers") if kind else None
+    except (OSError, yaml.YAMLError):
+        return None
+    return int(value) if value is not None else None
+
+
 def _from_gcs() -> Optional[Autoscaler]:
-    """Node groups the autoscaler reported to the GCS (autoscaler v2, KubeRay), or None."""
+    """Node groups an autoscaler reported to the GCS, where one does (none in Ray 2.60's own
+    autoscalers; kept for those that do), or None."""
     from ray._private.state import state
 
     try:
@@ -123,13 +150,23 @@ def _from_gcs() -> Optional[Autoscaler]:
         return None
     types = tuple(NodeType(g.name or f"group{i}", float(g.resources.get("CPU", 0)),
                            float(g.resources.get("GPU", 0)),
-                           int(g.max_count) if g.max_count >= 0 else 10**6)
+                           int(g.max_count) if g.max_count >= 0 else _UNBOUNDED)
                   for i, g in enumerate(config.node_group_configs))
     return Autoscaler("the cluster configuration the autoscaler reported to Ray", types)
 
 
+def _autoscaler_v2() -> bool:
+    """Whether the cluster runs Ray's autoscaler v2 (KubeRay's default in newer versions)."""
+    try:
+        from ray.autoscaler.v2.utils import is_autoscaler_v2
+
+        return bool(is_autoscaler_v2(fetch_from_server=True))
+    except Exception:  # noqa: BLE001 - no such key or module: the v1 autoscaler
+        return False
+
+
 def _monitor_status() -> Optional[dict[str, Any]]:
-    """The v1 autoscaler's last status (it writes one every update), or None if none runs."""
+    """The v1 autoscaler's last status (every head's monitor writes one), or None."""
     from ray._private import ray_constants
     from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
 
@@ -142,39 +179,64 @@ def _monitor_status() -> Optional[dict[str, Any]]:
         return None
 
 
-def _config_path(monitor_pid: int) -> Optional[str]:
-    """The ``--autoscaling-config`` the autoscaler process was started with, if that process
-    runs on this machine (the driver is on the head node)."""
+def _monitor_config(monitor_pid: int) -> tuple[bool, Optional[Path]]:
+    """(whether the autoscaler process runs on this machine, the ``--autoscaling-config`` it
+    was started with, resolved against its working directory; None: it has none, which is a
+    fixed-size cluster's read-only autoscaler)."""
+    proc = Path(f"/proc/{monitor_pid}")
     try:
-        args = Path(f"/proc/{monitor_pid}/cmdline").read_bytes().split(b"\0")
+        args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")]
     except OSError:
-        return None
+        return False, None
+    if not any(a.endswith("monitor.py") for a in args):
+        return False, None  # that pid is another process here: the monitor is elsewhere
     for i, arg in enumerate(args):
-        text = arg.decode(errors="replace")
-        if text.startswith("--autoscaling-config="):
-            return text.split("=", 1)[1]
-        if text == "--autoscaling-config" and i + 1 < len(args):
-            return args[i + 1].decode(errors="replace")
-    return None
+        value = (arg.split("=", 1)[1] if arg.startswith("--autoscaling-config=")
+                 else args[i + 1] if arg == "--autoscaling-config" and i + 1 < len(args)
+                 else None)
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                try:
+                    path = Path(os.readlink(proc / "cwd")) / path
+                except OSError:
+                    pass
+            return True, path
+    return True, None
 
 
-def read_autoscaler() -> Optional[Autoscaler]:
-    """The autoscaler of the connected cluster, or None when it has none (a fixed cluster, an
-    embedded Ray)."""
-    from_gcs = _from_gcs()
-    if from_gcs is not None:
-        return from_gcs
-    status = _monitor_status()
-    if status is None:
-        return None
-    pid = status.get("monitor_pid")
-    path = _config_path(int(pid)) if pid else None
-    if path is None:
-        return Autoscaler("an autoscaler whose configuration is on the head node, not here")
+def read_config_file(path: Path, source: str) -> Autoscaler:
+    """The node types of the cluster config at ``path``."""
     import yaml
 
     try:
-        config = yaml.safe_load(Path(path).expanduser().read_text())
+        config = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         return Autoscaler(f"an autoscaler whose configuration {path} cannot be read ({exc})")
-    return node_types_from_config(config or {}, f"the autoscaler's configuration {path}")
+    return node_types_from_config(config or {}, source)
+
+
+def read_autoscaler(config: Optional[str] = None) -> Optional[Autoscaler]:
+    """The autoscaler of the connected cluster, or None when it cannot grow (a fixed cluster,
+    an embedded Ray). ``config``: the cluster's YAML named in the spec
+    (``cluster.autoscaler_config``), read instead of looking for the autoscaler's own."""
+    if config:
+        return read_config_file(Path(config), f"the cluster config {config}")
+    from_gcs = _from_gcs()
+    if from_gcs is not None:
+        return from_gcs
+    if _autoscaler_v2():
+        return Autoscaler("Ray's autoscaler v2, which does not tell drivers its node types "
+                          "(name the cluster's YAML with cluster.autoscaler_config)")
+    status = _monitor_status()
+    pid = (status or {}).get("monitor_pid")
+    if not pid:
+        return None
+    here, path = _monitor_config(int(pid))
+    if not here:
+        return Autoscaler("an autoscaler on the head node, whose configuration is not readable "
+                          "from here (run the driver on the head, or name the cluster's YAML "
+                          "with cluster.autoscaler_config)")
+    if path is None:
+        return None  # the read-only autoscaler of a cluster started without a config
+    return read_config_file(path, f"the autoscaler's configuration {path}")

@@ -43,9 +43,10 @@ class ClusterInfo:
     def full_size(self) -> Optional[tuple[float, float, int]]:
         """(CPUs, GPUs, nodes) once the autoscaler has started every node it may; None on a
         fixed cluster, or where the autoscaler's node types cannot be read."""
-        if self.autoscaler is None or not self.autoscaler.known:
+        full = self.autoscaler.full_size() if self.autoscaler and self.autoscaler.known else None
+        if full is None:
             return None
-        cpus, gpus, nodes = self.autoscaler.full_size()
+        cpus, gpus, nodes = full
         return max(cpus, self.cpus), max(gpus, self.gpus), max(nodes, self.nodes)
 
 
@@ -88,6 +89,7 @@ def connect(experiment: Experiment) -> ClusterInfo:
                  runtime_env=runtime_env, log_to_driver=True, configure_logging=False)
         started_here = True
     else:
+        _check_answers(address)
         try:
             ray.init(address=address, runtime_env=runtime_env, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -98,7 +100,8 @@ def connect(experiment: Experiment) -> ClusterInfo:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     totals = ray.cluster_resources()
     # An embedded Ray cannot grow; a cluster's autoscaler may add nodes.
-    autoscaler = None if address == "local" else read_autoscaler()
+    autoscaler = None if address == "local" else read_autoscaler(
+        _autoscaler_config(experiment.cluster.autoscaler_config))
     return ClusterInfo(
         address=address,
         cpus=float(totals.get("CPU", 0)),
@@ -109,6 +112,43 @@ def connect(experiment: Experiment) -> ClusterInfo:
         started_here=started_here,
         autoscaler=autoscaler,
     )
+
+
+def _check_answers(address: str) -> None:
+    """Refuse a ``host:port`` (or ``ray://host:port``) where nothing listens, in seconds:
+    ``ray.init`` would retry the connection for minutes, printing only Ray's own warnings."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        return  # not host:port: Ray's own parsing says what is wrong
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise SpecError("cluster.address", f"nothing answers at {host}:{port} "
+                        f"({exc.strerror or exc})", address,
+                        fix="start the cluster (`ray start --head`), check the address and the "
+                        "port (the head's GCS port, 6379 by default; ray:// uses 10001), or "
+                        "reach a remote head through an SSH tunnel") from None
+
+
+def _autoscaler_config(path: Optional[str]) -> Optional[str]:
+    """``cluster.autoscaler_config`` resolved in the driver, or a SpecError if unreadable."""
+    if path is None:
+        return None
+    resolved = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(resolved):
+        raise SpecError("cluster.autoscaler_config", f"no such file ({resolved})", path,
+                        fix="give the path of the YAML the cluster was started with "
+                        "(`ray up CONFIG`)")
+    return resolved
 
 
 def disconnect(info: ClusterInfo) -> None:
@@ -166,9 +206,9 @@ def planned_concurrency(experiment: Experiment, info: ClusterInfo) -> int:
     """Trials to run at once on ``info``'s cluster: what fits at full size on an autoscaling
     cluster (pending trials are what make the autoscaler add nodes), else what fits now; 0
     (no limit but ``search.max_concurrent``'s) where the autoscaler's sizes are unknown."""
-    if info.autoscaler is not None and not info.autoscaler.known:
-        return experiment.search.max_concurrent or 0
     full = info.full_size()
+    if info.autoscaler is not None and full is None:  # it can grow, by how much is unknown
+        return experiment.search.max_concurrent or 0
     cpus, gpus = (full[0], full[1]) if full is not None else (info.cpus, info.gpus)
     return concurrent_trials(experiment, cpus, gpus)
 
@@ -204,6 +244,14 @@ def check_shared_storage(directory: str | os.PathLike[str], info: ClusterInfo) -
     """On a multi-node cluster, trials on every node write checkpoints and results under the
     study directory, and retried trials read them back on another node: refuse a local path
     that some node cannot see. (A URI is checked by writing to it: storage.py.)"""
+    full = info.full_size()
+    if info.autoscaler is not None and (full is None or full[2] > info.nodes):
+        # Nodes the autoscaler adds later are not probed now: each trial checks where it
+        # starts (study_dir_unseen_here) and fails there, after its node was started.
+        warnings.warn(f"output.storage: {os.fspath(directory)} is a path, and the autoscaler "
+                      "may add nodes that cannot be checked now; a trial on a node that "
+                      "cannot see it fails (storage_not_visible). Use an s3:// or gs:// URI, or "
+                      "a path every node mounts (NFS)", stacklevel=2)
     if info.nodes <= 1:
         return
     import uuid

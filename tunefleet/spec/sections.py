@@ -363,6 +363,9 @@ class ClusterSpec(StrictModel):
     address: str = "local"
     num_cpus: Optional[int] = Field(None, ge=1)
     num_gpus: Optional[int] = Field(None, ge=0)
+    # The autoscaling cluster's YAML (what `ray up` was given), read for its node types where
+    # the autoscaler's own cannot be found (autoscaler v2, KubeRay, a driver off the head).
+    autoscaler_config: Optional[str] = None
 
     @model_validator(mode="after")
     def _local_only_sizes(self) -> "ClusterSpec":
@@ -371,6 +374,11 @@ class ClusterSpec(StrictModel):
                 f"num_cpus/num_gpus size an embedded local Ray only, got address='{self.address}'; "
                 "remove them (a running cluster has its own size)"
             )
+        if self.address == "local" and self.autoscaler_config is not None:
+            raise ValueError(
+                f"autoscaler_config names an autoscaling cluster's YAML, got "
+                f"'{self.autoscaler_config}' with address='local' (an embedded Ray cannot "
+                "grow); remove it, or set address to the cluster's")
         return self
 
 

@@ -118,13 +118,15 @@ def _cluster_plan(experiment: Experiment, trials: int) -> tuple[str, int | None,
     try:
         info = connect(experiment)
     except SpecError as exc:
-        return f"{experiment.cluster.address} (not reachable from here: {exc.problem})", None, None
+        where = f"cluster {experiment.cluster.address}, not reachable from here: {exc.problem}"
+        return where, None, None
     try:
         now = (f"cluster {info.address} now: {info.nodes} node(s), {info.cpus:g} CPUs, "
                f"{info.gpus:g} GPUs")
+        res = experiment.resources
+        # None fits now unless one node can hold a trial.
         fits = min(trials, concurrent_trials(experiment, info.cpus, info.gpus)) \
-            if info.cpus >= experiment.resources.cpu and info.gpus >= experiment.resources.gpu \
-            else 0
+            if info.node_cpus >= res.cpu and info.node_gpus >= res.gpu else 0
         return now, fits, _full_size(experiment, info, trials)
     finally:
         disconnect(info)
@@ -137,7 +139,7 @@ def _full_size(experiment: Experiment, info: ClusterInfo, trials: int) -> str | 
         return None
     full = info.full_size()
     if full is None:
-        return f"can grow ({scaler.source}; node types not known here)"
+        return f"the cluster can grow ({scaler.source}); by how much is unknown here"
     cpus, gpus, nodes = full
     at_once = min(trials, planned_concurrency(experiment, info))
     return (f"{at_once} at once at full size: {nodes} nodes, {cpus:g} CPUs, {gpus:g} GPUs "
@@ -196,6 +198,7 @@ def render_plan(plan: Plan) -> str:
             else "stops no trial early (every trial trains its full budget)")
     grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
     at_once = (f"{plan.concurrent} at once on {plan.cluster}" if plan.concurrent is not None
+               else f"trials at once unknown ({plan.cluster})" if "not reachable" in plan.cluster
                else f"as many at once as {plan.cluster}'s free resources allow")
     if plan.full_size:
         at_once += f"; {plan.full_size}"
