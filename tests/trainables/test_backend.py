@@ -10,6 +10,7 @@ import json
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,12 @@ from tunefleet.cluster.devices import (BACKENDS, BackendMismatch, backend_enviro
                                        select_backend)
 from tunefleet.spec.sections import KERAS_BACKENDS
 from tunefleet.study.runner import as_experiment, prepare
-from tunefleet.trainables.keras_trainable import Shipped, _divisible, _unship, ship
+from tunefleet.data import DataInfo, TrainingData
+from tunefleet.trainables.fit_contract import fit_call
+from tunefleet.trainables.keras_trainable import (Shipped, _backend_refusal, _divisible, _unship,
+                                                  ship)
+from tunefleet.trainables.keras_tuner_fit import whole_replicas
+from tunefleet.trainables.status import STOP_REASONS, trial_status
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 needs_jax = pytest.mark.skipif(
@@ -126,6 +132,66 @@ def test_a_backend_that_is_not_installed_is_refused_before_ray_starts(tmp_path, 
         select_backend("jax", 0.0)
 
 
+def test_a_backend_a_trial_cannot_choose_is_its_failure_reason(tmp_path, clean_env):
+    """What train_trial reports as the reason of a failed_trial (failed, not retried): Keras
+    already imported with another backend, or the backend's package missing on the node."""
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    jax_study = as_experiment(tiny_spec(tmp_path, train={"backend": "jax"}))
+    # Counted as installed (json is, everywhere), so that the mismatch is what refuses it.
+    clean_env.setitem(devices._BACKEND_MODULES, "jax", "json")
+    reason = _backend_refusal(jax_study)
+    assert isinstance(reason, str) and reason.startswith(
+        "train.backend is 'jax', but Keras was already imported in this trial process with the "
+        "'tensorflow' backend")
+    assert _backend_refusal(as_experiment(tiny_spec(tmp_path))) is None  # chosen
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"
+    clean_env.setitem(devices._BACKEND_MODULES, "jax", "no_such_module_for_tunefleet")
+    clean_env.delitem(sys.modules, "keras", raising=False)
+    reason = _backend_refusal(jax_study)
+    assert reason is not None and re.match(
+        r"train\.backend: jax needs the 'no_such_module_for_tunefleet' package, .* install it "
+        r"with pip install 'tunefleet\[jax\]' .* on every node that runs trials$", reason)
+    # The row train_trial reports reads back as a failed trial, with that reason.
+    row = {"stop_reason": STOP_REASONS[5], "epoch": 0, "failure_reason": reason}
+    assert trial_status(None, row) == ("failed", reason)
+
+
+@needs_jax
+def test_a_trial_whose_process_imported_keras_on_another_backend_fails_once(ray_local,
+                                                                            tmp_path):
+    """In a real Ray trial: a hypermodel passed unshipped to a JAX trial is unpickled (and
+    imports Keras, on TensorFlow) before the trial body, which then refuses the backend. The
+    trial ends failed at once with the reason, not errored after failure.max_retries."""
+    from ray import tune
+
+    from tunefleet.data import load_dataset
+    from tunefleet.spec.sections import DataSpec
+    from tunefleet.trainables.hypermodel import resolve_hypermodel
+    from tunefleet.trainables.keras_trainable import train_trial
+
+    experiment = as_experiment(tiny_spec(tmp_path, model={"hypermodel": "tests.hypermodels:"
+                                                                        "layered_mlp"},
+                                         search_space={}, train={"epochs": 1, "backend": "jax"}))
+    trainable = tune.with_parameters(
+        train_trial, data=load_dataset(DataSpec(dataset="digits")).training,
+        experiment=experiment, hypermodel=resolve_hypermodel("tests.hypermodels:layered_mlp"))
+    grid = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}), run_config=tune.RunConfig(
+        storage_path=str(tmp_path / "ray"), name="refused", verbose=0,
+        failure_config=tune.FailureConfig(max_failures=2))).fit()
+    assert grid.num_errors == 0  # errored (retried twice first) before the fix
+    result = grid[0]
+    rows = result.metrics_dataframe
+    assert len(rows) == 1  # one attempt, one row
+    assert result.metrics["stop_reason"] == "failed_trial"
+    reason = result.metrics["failure_reason"]
+    assert isinstance(reason, str) and reason.startswith(
+        "train.backend is 'jax', but Keras was already imported in this trial process with the "
+        "'tensorflow' backend")
+    assert trial_status(None, result.metrics) == ("failed", reason)
+
+
 def test_the_spec_takes_tensorflow_by_default_and_jax(tmp_path):
     assert as_experiment(tiny_spec(tmp_path)).train.backend == "tensorflow"
     experiment = as_experiment(tiny_spec(tmp_path, train={"backend": "jax"}))
@@ -159,6 +225,40 @@ def test_divisible_cuts_arrays_to_whole_replicas_and_leaves_the_rest():
     assert _divisible({"x": x, "y": y}, 1)["x"] is x  # one device: untouched
     marker = object()  # a tf.data pipeline, say: not arrays
     assert _divisible({"x": marker}, 2)["x"] is marker
+
+
+def test_one_call_fit_arguments_are_cut_to_whole_replicas_where_they_are_arrays():
+    """What a hypermodel's own fit gets under DataParallel (one-call mode): x, y, its
+    sample_weight and validation data cut to whole replicas (257 and 101 rows: odd); a
+    generator or dataset, class_weight and the other keywords as given."""
+    rng = np.random.default_rng(0)
+    info = DataInfo("odd", "multiclass", (8, 8, 1), 10, [str(c) for c in range(10)])
+    data = TrainingData(info, rng.random((257, 8, 8, 1), dtype=np.float32), np.arange(257) % 10,
+                        rng.random((101, 8, 8, 1), dtype=np.float32), np.arange(101) % 10)
+    weights, class_weight = np.ones(257), {0: 2.0, 1: 1.0}
+    args, kwargs = fit_call(data, {"sample_weight": weights, "class_weight": class_weight},
+                            {"batch_size": 64, "verbose": 0}, 2, [])
+    cut_args, cut = whole_replicas(args, kwargs, 2)
+    assert isinstance(cut_args, tuple) and [len(a) for a in cut_args] == [256, 256]
+    assert np.array_equal(cut_args[1], data.y_train[:256])
+    assert len(cut["sample_weight"]) == 256
+    assert isinstance(cut["validation_data"], tuple)
+    assert [len(a) for a in cut["validation_data"]] == [100, 100]
+    assert cut["class_weight"] is class_weight and cut["batch_size"] == 64
+    assert cut["epochs"] == 2 and cut["callbacks"] == []
+    # 4 devices: 256 and 100 rows; multi-input x as a list or dict of arrays
+    x = [data.x_train, data.x_train[:, 0]]
+    (xs, y), more = whole_replicas((x, data.y_train), {"validation_data": ({"a": data.x_val},
+                                                                          data.y_val)}, 4)
+    assert isinstance(xs, list) and [len(a) for a in xs] == [256, 256] and len(y) == 256
+    assert len(more["validation_data"][0]["a"]) == 100
+    # not arrays: a generator, a dataset (any object without a shape); one device: untouched
+    generator = (b for b in [])
+    marker = object()
+    (g,), rest = whole_replicas((generator,), {"validation_data": marker, "x": [1, 2, 3]}, 2)
+    assert g is generator and rest["validation_data"] is marker and rest["x"] == [1, 2, 3]
+    same_args, same = whole_replicas(args, kwargs, 1)
+    assert same_args is args and same is kwargs
 
 
 def test_ship_pickles_only_for_another_backend_and_unships_as_it_was(tmp_path):
@@ -219,6 +319,28 @@ spread_history = spread.model.fit(data.x_train[:256], data.y_train[:256], batch_
                                   epochs=1, verbose=0)
 facts.update(distributed_loss=spread_history.history["loss"][0],
              distributed_optimizer=type(spread.model.optimizer).__name__)
+# One-call mode (the hypermodel's own fit, as train_one_call calls it) under DataParallel on
+# 257 rows: not whole global batches of 2 x 32; cut to whole replicas, it trains.
+import numpy as np
+from tunefleet.trainables.fit_contract import fit_call
+from tunefleet.trainables.keras_tuner_fit import base_arguments, whole_replicas
+spec["model"] = {"hypermodel": "tests.hypermodels:layered_mlp"}
+spec["search_space"] = {}
+spec["train"] = {"epochs": 1, "backend": "jax", "batch_size": 32,
+                 "distribute": {"strategy": "mirrored", "cpu_devices": 2}}
+experiment = as_experiment(spec)
+one = build_trial_model(experiment, data.info, {}, hypermodel, strategy=strategy)
+args, kwargs = fit_call(data, {"sample_weight": np.ones(len(data.y_train))},
+                        base_arguments(experiment, hypermodel, one.replicas), 1, [], rows=257)
+try:
+    one.fit(*args, **kwargs)
+    facts["one_call_uncut"] = "trained"
+except Exception as exc:
+    facts["one_call_uncut"] = type(exc).__name__
+args, kwargs = whole_replicas(args, kwargs, one.replicas)
+one_call = one.fit(*args, **kwargs)
+facts.update(one_call_rows=[len(args[0]), len(kwargs["validation_data"][0])],
+             one_call_batch=kwargs["batch_size"], one_call_loss=one_call.history["loss"][-1])
 print("RESULT " + json.dumps(facts))
 """
 
@@ -265,6 +387,11 @@ def test_a_jax_trial_process_builds_and_compiles_as_the_spec_says(tmp_path):
     assert facts["distributed_steps"] == 4 and facts["distributed_jit"] is False
     assert facts["distributed_optimizer"] == "LossScaleOptimizer"
     assert math.isfinite(facts["distributed_loss"])
+    # One-call mode: 257 rows do not split over 2 devices (the last batch has 1); cut to 256
+    # (and the validation rows to 256 too), the hypermodel's own fit trains.
+    assert facts["one_call_uncut"] == "IndivisibleError"
+    assert facts["one_call_rows"] == [256, 256] and facts["one_call_batch"] == 64
+    assert math.isfinite(facts["one_call_loss"])
 
 
 TF_MIRRORED_CHILD = """

@@ -19,7 +19,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..cluster.devices import configure_trial_devices, make_strategy, select_backend
+from ..cluster.devices import (BackendMismatch, configure_trial_devices, make_strategy,
+                               select_backend)
 from ..cluster.connection import study_dir_unseen_here
 from ..cluster.devices import replicas as replica_count
 from ..data import DataInfo, TrainingData
@@ -139,14 +140,14 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
 
     The trial's Keras backend (``train.backend``) is chosen first, before anything here
     imports Keras; a hypermodel and ``fit_kwargs`` :func:`ship`-ped as bytes are unpickled
-    only then.
+    only then. A backend that cannot be chosen (:func:`_backend_refusal`) fails the trial.
     """
     from ray import tune
 
-    distribute = experiment.train.distribute
-    select_backend(experiment.train.backend, experiment.resources.gpu,
-                   experiment.resources.gpu_memory,
-                   distribute.cpu_devices if distribute is not None else None)
+    refused = _backend_refusal(experiment)
+    if refused is not None:  # failed, not retried: a retry in this process would repeat it
+        report_failure(experiment, STOP_REASONS[5], 0, refused)
+        return
     hypermodel, fit_kwargs = _unship(hypermodel), _unship(fit_kwargs)
 
     storage = experiment_storage(experiment)
@@ -171,6 +172,21 @@ def train_trial(config: dict[str, Any], data: TrainingData, experiment: Experime
         report_failure(experiment, kind, watchdog.epoch)
     finally:
         watchdog.cancel()
+
+
+def _backend_refusal(experiment: Experiment) -> Optional[str]:
+    """Choose the trial's Keras backend (:func:`select_backend`); None once chosen, else why
+    it cannot be: its package is missing on this node, or Keras was already imported in this
+    process with another backend. Either would repeat on every retry, so the trial fails
+    (``failed_trial``) with this reason instead of erroring."""
+    distribute = experiment.train.distribute
+    try:
+        select_backend(experiment.train.backend, experiment.resources.gpu,
+                       experiment.resources.gpu_memory,
+                       distribute.cpu_devices if distribute is not None else None)
+    except (BackendMismatch, ModuleNotFoundError) as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -303,18 +319,20 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
 
 
 def _divisible(data: Any, devices: int) -> Any:
-    """Arrays (a dict or tuple of them) cut to a multiple of ``devices`` examples, so that
-    every batch, the last included, splits evenly over a JAX DataParallel's devices (its
+    """Arrays (a dict, tuple or list of them) cut to a multiple of ``devices`` examples, so
+    that every batch, the last included, splits evenly over a JAX DataParallel's devices (its
     batches are multiples of ``devices``): at most ``devices - 1`` examples are left out,
-    the last of the epoch's shuffled order. Anything else (a ``tf.data`` pipeline, one
-    device) is returned as it is."""
+    the last of the epoch's shuffled order. Anything else (a ``tf.data`` pipeline, a
+    generator, one device) is returned as it is."""
     if devices <= 1:
         return data
     if isinstance(data, dict):
         return {k: _divisible(v, devices) for k, v in data.items()}
     if isinstance(data, tuple):
         return tuple(_divisible(v, devices) for v in data)
-    if not hasattr(data, "shape"):
+    if isinstance(data, list):
+        return [_divisible(v, devices) for v in data]
+    if not getattr(data, "shape", ()):  # not an array of examples (a 0-d one neither)
         return data
     return data[: len(data) - len(data) % devices]
 

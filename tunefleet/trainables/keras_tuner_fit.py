@@ -36,7 +36,10 @@ from .fit_contract import (EpochRecorder, UserCodeError, copy_callbacks, fit_cal
 from .reporter import ExecutionState, Reporter
 from .watchdog import Watchdog
 
-__all__ = ["one_call_mode", "train_one_call", "base_arguments"]
+__all__ = ["one_call_mode", "train_one_call", "base_arguments", "whole_replicas"]
+
+# The ``fit`` arguments that hold examples, cut to whole replicas under JAX's DataParallel.
+_EXAMPLES = ("x", "y", "sample_weight", "validation_data")
 
 
 def one_call_mode(hypermodel: Any, fit_kwargs: Optional[dict[str, Any]]) -> bool:
@@ -65,6 +68,21 @@ def base_arguments(experiment: Experiment, hypermodel: Any, replicas: int = 1) -
         args = {k: v for k, v in args.items()
                 if k == "verbose" or (k in ("batch_size", "shuffle") and k in given)}
     return args
+
+
+def whole_replicas(args: tuple[Any, ...], kwargs: dict[str, Any],
+                   devices: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``fit``'s positional ``args`` (x, y) and the example-holding ``kwargs`` (x, y,
+    ``sample_weight``, ``validation_data``) cut to a multiple of ``devices`` examples where
+    they are arrays (a dict, tuple or list of them), as the per-epoch path cuts its own: JAX's
+    DataParallel splits every batch evenly over its devices, the last one too. A dataset or
+    generator, and everything with one device, are passed as they are."""
+    from .keras_trainable import _divisible
+
+    if devices <= 1:
+        return args, kwargs
+    return (tuple(_divisible(a, devices) for a in args),
+            {k: _divisible(v, devices) if k in _EXAMPLES else v for k, v in kwargs.items()})
 
 
 def learning_rate(model: Any) -> float:
@@ -133,6 +151,7 @@ def train_one_call(config: dict[str, Any], data: TrainingData, experiment: Exper
         return
     reporter = Reporter(experiment, epochs, trials[0].active, watchdog, best)
     base = base_arguments(experiment, hypermodel, trials[0].replicas)
+    split = trials[0].replicas if keras.backend.backend() == "jax" else 1
     for k in range(n):
         if state.finished[k]:
             continue
@@ -147,8 +166,8 @@ def train_one_call(config: dict[str, Any], data: TrainingData, experiment: Exper
             restore_callbacks(stateful[k], progress)  # a loop that never calls on_train_begin
             callbacks.append(_restore_after_begin(stateful[k], progress))
         callbacks.append(recorder_callback(recorder, run.epoch_begin if run else None))
-        args, kwargs = fit_call(data, fit_kwargs, base, epochs, callbacks,
-                                initial_epoch=start_epoch if last else 0)
+        args, kwargs = whole_replicas(*fit_call(data, fit_kwargs, base, epochs, callbacks,
+                                                initial_epoch=start_epoch if last else 0), split)
         result = trials[k].fit(*args, **kwargs)
         state.finished[k] = True
         if run is not None:
