@@ -11,7 +11,8 @@ builder, ``precision_policy`` and ``compile_model``; ``fit_arguments``, ``EpochD
 warm-up epoch (tracing and compiling) the processes wait for each other, then train whole
 epochs for a fixed time. Prints training images/s per process (validation time included, as
 in a trial) and in total, peak GPU memory per process, and out-of-memory errors; then the two
-target ratios with pass/fail, within 8 minutes.
+target ratios with pass/fail, within 8 minutes. Every process sees one GPU: with
+CUDA_VISIBLE_DEVICES unset, the script sets it to 0 for them.
 
     KERAS_BACKEND=jax python scripts/gpu_check.py [--json PATH]
     python scripts/gpu_check.py --smoke [--json PATH]   # CPU, tiny, the plumbing only
@@ -43,6 +44,10 @@ NEEDED = {"numpy": "numpy", "pydantic": "pydantic", "yaml": "pyyaml", "keras": "
 TARGET_SHARING = 3.0  # 4 processes sharing one GPU: total images/s >= 3x one process alone
 TARGET_PRECISION = 1.5  # mixed_bfloat16 + XLA >= 1.5x the images/s of float32 without XLA
 BUDGET_S = 8 * 60
+# A group is started only if the budget leaves it the time to get ready (the slowest start seen
+# so far x this factor: more processes compile at once; the ready timeout before any is seen)
+# and 3x its measuring time, plus a margin for starting and collecting.
+READY_FACTOR = 2.0
 BLOCKED = ("ray", "tensorflow")  # unimportable in a trial process here (see __main__)
 FLOAT32 = {"name": "float32, no XLA", "mixed_precision": None, "jit_compile": False}
 BF16_XLA = {"name": "mixed_bfloat16 + XLA", "mixed_precision": "mixed_bfloat16",
@@ -73,12 +78,16 @@ def missing_modules() -> list[str]:
 
 def trial_environment(share: float, smoke: bool) -> tuple[dict[str, str], dict[str, str]]:
     """A trial process's environment for ``share`` of the GPU, from tunefleet's own
-    ``backend_environment`` (what it adds, for the record, comes second)."""
+    ``backend_environment`` (what it adds, for the record, comes second). Every process is
+    pinned to the same GPU, as the check intends: ``CUDA_VISIBLE_DEVICES=0`` unless it is set
+    already (then it is kept)."""
     from tunefleet.cluster.devices import backend_environment
 
     extra = backend_environment("jax", share)
     if smoke:
         extra["JAX_PLATFORMS"] = "cpu"
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:
+        extra["CUDA_VISIBLE_DEVICES"] = "0"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env, extra
@@ -112,7 +121,9 @@ class Group:
                 stdout=log, stderr=subprocess.STDOUT), log))
 
     def finish(self, deadline: float) -> dict[str, Any]:
-        """Release the processes once all are ready (or ended), wait for them, collect."""
+        """Release the processes once all are ready (or ended), wait for them, collect. A
+        process still running when the budget's ``deadline`` ends it is killed and reported
+        as such, not as failed: it was cut short, it did not fail."""
         ready_by = min(deadline, self.started + self.size["ready_timeout_s"])
         while time.perf_counter() < ready_by:
             if all((self.dir / f"ready-{i}").exists() or p.poll() is not None
@@ -120,32 +131,47 @@ class Group:
                 break
             time.sleep(0.05)
         (self.dir / "go").touch()
-        end_by = min(deadline, time.perf_counter() + self.size["measure_s"] * 3 + 60)
-        for p, log in self.procs:
+        own_end = time.perf_counter() + self.size["measure_s"] * 3 + 60
+        end_by = min(deadline, own_end)
+        killed: set[int] = set()
+        for i, (p, log) in enumerate(self.procs):
             try:
                 p.wait(timeout=max(1.0, end_by - time.perf_counter()))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+                killed.add(i)
             log.close()
-        results = [_child_result(self.dir, i, p.returncode) for i, (p, _) in enumerate(self.procs)]
+        # Cut by the budget: killed at the deadline (not at the group's own end), and ready
+        # by then, or denied the full ready timeout by it (else it hung: a failure).
+        denied_ready = deadline < self.started + self.size["ready_timeout_s"]
+        by_budget = {i for i in killed if deadline <= own_end
+                     and (denied_ready or (self.dir / f"ready-{i}").exists())}
+        results = [_child_result(self.dir, i, p.returncode, i in by_budget)
+                   for i, (p, _) in enumerate(self.procs)]
         ok = [r for r in results if r["ok"]]
+        cut = sum(bool(r.get("killed_by_budget")) for r in results)
         return {
             "kind": self.kind, "name": self.variant["name"], "processes": self.count,
             "memory_share": 1.0 / self.count,
             "environment": self.extra,
             "per_process": results,
             "total_images_per_s": sum(r["images_per_s"] for r in ok),
-            "failed": len(results) - len(ok),
+            "failed": len(results) - len(ok) - cut,
+            "killed_by_budget": cut,
             "oom_errors": sum(bool(r.get("oom")) for r in results),
             "wall_s": round(time.perf_counter() - self.started, 2),
         }
 
 
-def _child_result(group: Path, i: int, returncode: Optional[int]) -> dict[str, Any]:
+def _child_result(group: Path, i: int, returncode: Optional[int],
+                  killed_by_budget: bool = False) -> dict[str, Any]:
     path = group / f"result-{i}.json"
     if path.exists():
         result = json.loads(path.read_text())
+    elif killed_by_budget:  # still running at the budget's end: cut short, not failed
+        result = {"ok": False, "oom": False, "killed_by_budget": True,
+                  "error": f"killed at the end of the {BUDGET_S:.0f} s budget"}
     else:  # killed (timeout, the host's OOM killer) or crashed before writing anything
         log = (group / f"log-{i}.txt").read_text(errors="replace")
         result = {"ok": False, "oom": "RESOURCE_EXHAUSTED" in log or "out of memory" in log,
@@ -186,21 +212,38 @@ def main(argv: Optional[list[str]] = None) -> int:
     device: dict[str, Any] = {}
     pending = [Group(workdir / f"{n}-{kind}-{count}", kind, count, variant, size, args.smoke)
                for n, (kind, count, variant) in enumerate(plan)]
-    def fits() -> bool:
-        return time.perf_counter() + size["measure_s"] + (10 if args.smoke else 45) <= deadline
+    margin = 10 if args.smoke else 45
 
-    if size.get("all_at_once") and fits():
+    def shortfall() -> Optional[str]:
+        """Why the next group does not fit in what is left of the budget; None if it does."""
+        need = group_need_s(groups, size) + margin
+        left = deadline - time.perf_counter()
+        if need <= left:
+            return None
+        return f"not started, needs about {need:.0f} s and {max(left, 0):.0f} s of the " \
+               f"{BUDGET_S:.0f} s budget are left"
+
+    pinned = "CUDA_VISIBLE_DEVICES" not in os.environ
+    visible = "0" if pinned else os.environ["CUDA_VISIBLE_DEVICES"]
+    print(f"trial processes see CUDA_VISIBLE_DEVICES={visible}"
+          + (" (set by this check: every process on the same GPU)" if pinned else
+             " (as set)"), flush=True)
+    if size.get("all_at_once") and shortfall() is None:
         for g in pending:
             print(f"starting {g.label} ...", flush=True)
             g.start()
     for g in pending:
-        if not g.procs and not fits():
-            skipped.append(f"{g.label}: not started, {BUDGET_S // 60}-minute budget spent")
+        why = None if g.procs else shortfall()
+        if why is not None:
+            skipped.append(f"{g.label}: {why}")
             continue
         if not g.procs:
             print(f"running {g.label} ...", flush=True)
             g.start()
         groups.append(g.finish(deadline))
+        if groups[-1]["killed_by_budget"]:
+            skipped.append(f"{g.label}: {groups[-1]['killed_by_budget']} of {g.count} processes "
+                           "killed at the end of the budget (not counted as failed)")
         first = next((r for r in groups[-1]["per_process"] if r.get("platform")), None)
         if first and not device:
             device = {k: first[k] for k in ("platform", "device_kind", "device_count")}
@@ -211,6 +254,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                       "to measure; use --smoke on CPU")
                 break
     summary = summarize(groups, skipped, device, mode, size, time.perf_counter() - started)
+    summary["cuda_visible_devices"] = {"value": visible, "set_by_check": pinned}
     print_summary(summary)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
@@ -220,7 +264,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"logs of every process kept in {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if failed or not groups else 0
+    measured = any(r["ok"] for g in groups for r in g["per_process"])
+    return 1 if failed or not measured else 0
+
+
+def group_need_s(groups: list[dict[str, Any]], size: dict[str, Any]) -> float:
+    """Seconds a group may take: to get ready (the slowest ready time of the groups so far x
+    :data:`READY_FACTOR`, at most the ready timeout; the ready timeout before any was measured),
+    then 3x its measuring time (epochs are whole, and validation comes on top)."""
+    seen = [r["ready_s"] for g in groups for r in g["per_process"]
+            if r.get("ok") and r.get("ready_s") is not None]
+    ready = size["ready_timeout_s"]
+    if seen:
+        ready = min(ready, max(seen) * READY_FACTOR)
+    return ready + 3 * size["measure_s"]
 
 
 def _ratio(a: float, b: float) -> Optional[float]:
@@ -230,8 +287,10 @@ def _ratio(a: float, b: float) -> Optional[float]:
 def summarize(groups: list[dict], skipped: list[str], device: dict, mode: str, size: dict,
               elapsed: float) -> dict[str, Any]:
     """Every figure, and the two targets (judged on a GPU only)."""
-    share = {g["processes"]: g for g in groups if g["kind"] == "share"}
-    precision = {g["name"]: g for g in groups if g["kind"] == "precision"}
+    # A group the budget cut short measured fewer processes than it ran: no ratio from it.
+    whole = [g for g in groups if not g.get("killed_by_budget")]
+    share = {g["processes"]: g for g in whole if g["kind"] == "share"}
+    precision = {g["name"]: g for g in whole if g["kind"] == "precision"}
     judged = mode == "gpu" and device.get("platform") == "gpu"
     one, four = share.get(1), share.get(4)
     f32, bf16 = precision.get(FLOAT32["name"]), precision.get(BF16_XLA["name"])
@@ -278,7 +337,9 @@ def print_summary(s: dict[str, Any]) -> None:
     order = sorted(s["groups"], key=lambda g: (g["kind"] != "share", g["processes"]))
     for g in order:
         for r in g["per_process"]:
-            status = "ok" if r["ok"] else ("OUT OF MEMORY" if r.get("oom") else "FAILED")
+            status = "ok" if r["ok"] else ("OUT OF MEMORY" if r.get("oom") else
+                                           "CUT BY BUDGET" if r.get("killed_by_budget") else
+                                           "FAILED")
             if not r["ok"]:
                 status += f": {str(r.get('error', ''))[:160]}"
             rate = f"{r['images_per_s']:.0f}" if r["ok"] else "-"
@@ -286,7 +347,9 @@ def print_summary(s: dict[str, Any]) -> None:
             print(f"{g['name']:<34} {g['processes']:>2} {r['index']:>7} {rate:>10} {ready:>8} "
                   f"{_mb(r.get('peak_bytes')):>9} {_mb(r.get('bytes_limit')):>9}  {status}")
         print(f"{'':<34} {g['processes']:>2} {'total':>7} {g['total_images_per_s']:>10.0f} "
-              f"{'':>8}   out-of-memory errors: {g['oom_errors']}, failed: {g['failed']}")
+              f"{'':>8}   out-of-memory errors: {g['oom_errors']}, failed: {g['failed']}"
+              + (f", killed at the budget's end: {g['killed_by_budget']}"
+                 if g.get("killed_by_budget") else ""))
     print("images/s: training images per second of whole epochs, validation included, after "
           "a warm-up epoch; ready s: from process start to the end of that warm-up")
     for line in s["skipped"]:

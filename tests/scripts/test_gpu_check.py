@@ -8,10 +8,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKED = ("ray", "tensorflow")
@@ -38,7 +42,9 @@ def _blocked_env(blocker: Path) -> dict[str, str]:
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(SITECUSTOMIZE)
     path = os.pathsep.join([str(blocker), str(ROOT)])
-    return {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": "jax"}
+    env = {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": "jax"}
+    env.pop("CUDA_VISIBLE_DEVICES", None)  # unset: the script pins its processes to GPU 0
+    return env
 
 
 def test_blocker_makes_ray_and_tensorflow_unimportable(tmp_path):
@@ -89,17 +95,21 @@ def test_smoke_runs_without_ray_or_tensorflow(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "targets are not judged: smoke mode checks the plumbing" in proc.stdout
+    assert ("trial processes see CUDA_VISIBLE_DEVICES=0 (set by this check: every process on "
+            "the same GPU)") in proc.stdout
     s = json.loads(out.read_text())
     assert s["mode"] == "smoke" and s["device"]["platform"] == "cpu" and s["skipped"] == []
+    assert s["cuda_visible_devices"] == {"value": "0", "set_by_check": True}
     groups = s["groups"]
     sharing = sorted(g["processes"] for g in groups if g["kind"] == "share")
     assert sharing == [2]
     assert sorted(g["name"] for g in groups if g["kind"] == "precision") == [
         "float32, no XLA", "mixed_bfloat16 + XLA"]
     for g in groups:
-        assert g["failed"] == 0 and g["oom_errors"] == 0
+        assert g["failed"] == 0 and g["oom_errors"] == 0 and g["killed_by_budget"] == 0
         assert len(g["per_process"]) == g["processes"]
         assert g["environment"]["KERAS_BACKEND"] == "jax"
+        assert g["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
         assert float(g["environment"]["XLA_PYTHON_CLIENT_MEM_FRACTION"]) < 1
         rates = [r["images_per_s"] for r in g["per_process"]]
         assert all(isinstance(v, float) and v > 0 for v in rates)
@@ -176,14 +186,67 @@ def test_missing_packages_are_named_with_the_install_line(monkeypatch, capsys):
                                        "first: pip install 'no-such-pkg[cuda]'\n")
 
 
-def test_groups_past_the_budget_are_listed_as_skipped_not_run(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("budget", [0, 60])
+def test_groups_past_the_budget_are_listed_as_skipped_not_run(monkeypatch, capsys, tmp_path,
+                                                              budget):
+    """60 s: more than the old rule asked (measure_s + 10 s), less than a group may need
+    before any ready time is measured (the 90 s ready timeout + 3 x 0.5 s + 10 s)."""
     gc = _script()
-    monkeypatch.setattr(gc, "BUDGET_S", 0)
+    monkeypatch.setattr(gc, "BUDGET_S", budget)
     monkeypatch.setattr(sys, "path", list(sys.path))  # main() puts the tree first
     out = tmp_path / "figures.json"
     assert gc.main(["--smoke", "--json", str(out)]) == 1  # nothing ran
     s = json.loads(out.read_text())
     assert s["groups"] == [] and len(s["skipped"]) == 3
-    assert s["skipped"][0] == ("float32, no XLA x1: not started, 0-minute "
-                               "budget spent")
+    assert re.fullmatch(rf"float32, no XLA x1: not started, needs about 102 s and \d+ s of the "
+                        rf"{budget} s budget are left", s["skipped"][0]), s["skipped"][0]
     assert "skipped: mixed_bfloat16 + XLA x1: not started" in capsys.readouterr().out
+
+
+def test_a_groups_need_comes_from_the_ready_times_seen_so_far():
+    gc = _script()
+    size = gc.SIZES["gpu"]  # ready timeout 180 s, 15 s measured
+    assert gc.group_need_s([], size) == 180.0 + 45.0  # nothing measured yet: the timeout
+    seen = [_group("share", 1, 1000.0), _group("share", 4, 900.0, oom=1)]
+    seen[1]["per_process"][0]["ready_s"] = 40.0  # the slowest start so far
+    assert gc.group_need_s(seen, size) == 40.0 * gc.READY_FACTOR + 45.0
+    seen[1]["per_process"][1]["ready_s"] = 150.0  # x 2 would pass the timeout: capped
+    assert gc.group_need_s(seen, size) == 180.0 + 45.0
+
+
+def test_processes_the_budget_cuts_short_are_reported_so_not_failed(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A group still running at the deadline: its processes (ready, then still measuring)
+    are killed and reported as cut by the budget; the group counts no failure, and no ratio
+    is taken from it."""
+    gc = _script()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    size = {**gc.SIZES["smoke"], "measure_s": 30.0}
+    g = gc.Group(tmp_path / "group", "share", 2, gc.DEFAULT, size, smoke=True)
+    assert g.extra["CUDA_VISIBLE_DEVICES"] == "0" and g.env["CUDA_VISIBLE_DEVICES"] == "0"
+    g.dir.mkdir()
+    g.started = time.perf_counter()
+    for i in range(2):  # ready at once, then busy far past the deadline
+        (g.dir / f"ready-{i}").touch()
+        log = open(g.dir / f"log-{i}.txt", "w")
+        g.procs.append((subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                         stdout=log, stderr=subprocess.STDOUT), log))
+    begun = time.perf_counter()
+    result = g.finish(deadline=begun + 1.0)
+    assert time.perf_counter() - begun < 10  # killed at the deadline, not waited for
+    assert (result["failed"], result["killed_by_budget"], result["oom_errors"]) == (0, 2, 0)
+    assert all(r["killed_by_budget"] is True and r["ok"] is False and r["returncode"] != 0
+               for r in result["per_process"])
+    s = gc.summarize([result], [], {}, "smoke", size, 2.0)
+    assert s["targets"]["sharing"]["ratio_4_vs_1"] is None
+    gc.print_summary(s)
+    printed = capsys.readouterr().out
+    assert "CUT BY BUDGET: killed at the end of the" in printed
+    assert "failed: 0, killed at the budget's end: 2" in printed
+
+
+def test_a_cuda_visible_devices_already_set_is_kept(monkeypatch):
+    gc = _script()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    env, extra = gc.trial_environment(0.5, smoke=False)
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and "CUDA_VISIBLE_DEVICES" not in extra
