@@ -33,6 +33,10 @@ def _hyperopt(experiment: Experiment, max_concurrent: int) -> Any:
         metric=experiment.objective.metric, mode=experiment.objective.mode,
         n_initial_points=search.n_initial_points, random_state_seed=search.seed,
         gamma=search.gamma,
+        # Only the tuned keys: fixed entries are constants Ray sets, not HyperOpt's to suggest.
+        points_to_evaluate=[{k: v for k, v in point.items()
+                             if experiment.search_space[k].type != "fixed"}
+                            for point in search.points_to_evaluate] or None,
     )
     # TPE only learns from finished trials: suggest no more than can run at once.
     if max_concurrent:

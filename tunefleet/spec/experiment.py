@@ -127,6 +127,7 @@ class Experiment(StrictModel):
             )
         if self.model.hypermodel:
             self._check_hypermodel()
+        self._check_points()
         distribute = self.train.distribute
         if distribute is not None and distribute.cpu_devices is None and self.resources.gpu < 2:
             raise ValueError(
@@ -148,6 +149,32 @@ class Experiment(StrictModel):
                 f"({self.max_epochs}); raise train.epochs or lower max_t"
             )
         return self
+
+    def _check_points(self) -> None:
+        """``search.points_to_evaluate``: each point gives every tuned hyperparameter of
+        ``search_space`` a value it can take, and nothing else."""
+        points = getattr(self.search, "points_to_evaluate", None) or []
+        if points and self.model.hypermodel:
+            raise ValueError(
+                "search.points_to_evaluate: not supported with model.hypermodel (its space is "
+                "discovered from the hypermodel); fix the values in the hypermodel's "
+                "HyperParameters instead, or remove points_to_evaluate")
+        tuned = {k: e for k, e in self.search_space.items() if e.type != "fixed"}
+        for i, point in enumerate(points):
+            where = f"search.points_to_evaluate[{i}]"
+            unknown = sorted(set(point) - set(self.search_space))
+            if unknown:
+                raise ValueError(f"{where}.{unknown[0]}: not in search_space (it has "
+                                 f"{', '.join(self.search_space) or 'nothing'}); remove it")
+            missing = sorted(set(tuned) - set(point))
+            if missing:
+                raise ValueError(f"{where}: gives no value for {', '.join(missing)}; give "
+                                 "every tuned hyperparameter of search_space a value")
+            for key, value in point.items():
+                entry = self.search_space[key]
+                problem = _outside(entry, value)
+                if problem:
+                    raise ValueError(f"{where}.{key}: {value!r} {problem}")
 
     def _check_hypermodel(self) -> None:
         if self.search_space:
@@ -274,3 +301,22 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             line = f"{field}: {msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
         lines.append(line)
     return lines
+
+
+def _outside(entry: Any, value: Any) -> str:
+    """Why ``value`` is not one ``entry`` can take ('' if it is)."""
+    kind = entry.type
+    if kind == "fixed":
+        return "" if value == entry.value else f"differs from the fixed value {entry.value!r}"
+    if kind in ("choice", "grid"):
+        return "" if value in entry.values else f"is not one of {list(entry.values)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is not a number in [{entry.low}, {entry.high}]"
+    if kind in ("randint", "qrandint") and not float(value).is_integer():
+        return f"is not an integer ({kind})"
+    high_ok = value < entry.high if kind == "randint" else value <= entry.high
+    if not entry.low <= value or not high_ok:
+        bounds = f"[{entry.low}, {entry.high})" if kind == "randint" else \
+            f"[{entry.low}, {entry.high}]"
+        return f"is outside {kind} {bounds}"
+    return ""

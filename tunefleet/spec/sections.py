@@ -251,6 +251,9 @@ class HyperOptSearchSpec(_SearchBase):
     num_samples: int = Field(10, ge=1)
     n_initial_points: int = Field(5, ge=1)
     gamma: float = Field(0.25, gt=0, lt=1)
+    # Configurations tried first, in order (known good ones: the "manual search" of the
+    # classic exercises), then TPE learns from them; each gives every tuned hyperparameter.
+    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
 
 
 SearchSpec = Annotated[
