@@ -8,9 +8,10 @@ trial's model code runs where only Keras and its backend are installed
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .spec import Experiment, SpecError
@@ -24,16 +25,7 @@ _LAZY = {"Experiment": ".spec", "SpecError": ".spec", "StudyResult": ".study", "
          "resume": ".study", "tune_hypermodel": ".study", "best_hyperparameters": ".study"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, globals())
 
 
 def report(study_dir: Union[str, Path], retrain: bool = False, hypermodel=None):

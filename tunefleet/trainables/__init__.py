@@ -6,8 +6,9 @@ Names load on first use (PEP 562): importing ``tunefleet.trainables.builders`` o
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .builders import BUILDERS, builder_parameters, resolve_builder
@@ -27,13 +28,4 @@ _LAZY = {"BUILDERS": ".builders", "builder_parameters": ".builders",
          "reported_metrics": ".settings", "resolve_settings": ".settings"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, globals())
