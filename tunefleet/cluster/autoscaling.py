@@ -103,7 +103,8 @@ def node_types_from_config(config: dict[str, Any], source: str) -> Autoscaler:
     autoscaler's own defaults: a worker type's ``max_workers`` is the cluster's, the head
     type's 0, and the cluster's comes from the provider's ``defaults.yaml`` in Ray."""
     head_type = config.get("head_node_type")
-    workers = config.get("max_workers", _provider_default_max_workers(config))
+    workers = (config["max_workers"] if "max_workers" in config
+               else _provider_default_max_workers(config))
     types = []
     for name, node in (config.get("available_node_types") or {}).items():
         resources = node.get("resources") or {}
@@ -124,14 +125,15 @@ _UNBOUNDED = 10**6
 
 def _provider_default_max_workers(config: dict[str, Any]) -> Optional[int]:
     """The cluster-wide ``max_workers`` Ray fills in for the config's provider, if any."""
-    import yaml
-
     kind = str((config.get("provider") or {}).get("type", ""))
+    if not kind:
+        return None
     import ray.autoscaler
+    import yaml
 
     path = Path(ray.autoscaler.__file__).parent / kind / "defaults.yaml"
     try:
-        value = (yaml.safe_load(path.read_text()) or {}).get("max_workers") if kind else None
+        value = (yaml.safe_load(path.read_text()) or {}).get("max_workers")
     except (OSError, yaml.YAMLError):
         return None
     return int(value) if value is not None else None
