@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,78 @@ def test_overwrite_deletes_a_study_only_never_other_objects(s3_endpoint, tmp_pat
     assert storage.is_study() is True
     storage.clear()  # a study (spec.yaml): deleted
     assert _keys(fs, "bucket/keep/precious") == set()
+
+
+def test_a_study_at_a_uri_downloads_in_parallel_and_loads_once(s3_endpoint, tmp_path, monkeypatch):
+    """Reports at scale: the mirror of a study at a URI is fetched several files at a time,
+    holds the same bytes as the source (checkpoints of the best trial only), is read once, and
+    a second load downloads nothing."""
+    import threading
+    import time
+
+    import pandas as pd
+    import pyarrow.fs as pafs
+
+    import tunefleet.reports.load as load_module
+    import tunefleet.storage as storage_module
+    from tunefleet.reports import load_study
+    from tunefleet.reports.synthetic import write_synthetic_study
+
+    fs, query = s3_endpoint
+    monkeypatch.setenv("TUNEFLEET_CACHE", str(tmp_path / "cache"))
+    source = write_synthetic_study(tmp_path / "local", trials=30, epochs=3, name="wide",
+                                   cut_fraction=0.0)
+    for trial_dir in source.glob("trial_*"):  # every epoch checkpointed, each with a file
+        rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+        for i, row in enumerate(rows):
+            row["checkpoint_dir_name"] = f"checkpoint_{i:06d}"
+            (trial_dir / row["checkpoint_dir_name"]).mkdir()
+            (trial_dir / row["checkpoint_dir_name"] / "state.bin").write_bytes(bytes([i]) * 100)
+        (trial_dir / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pafs.copy_files(str(source), "bucket/scale/wide", source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=fs)
+
+    lock, state, copied = threading.Lock(), {"in_flight": 0, "peak": 0}, []
+    copy_file, load_local = storage_module._copy_file, load_module._load_local
+
+    def watched(filesystem, path, target):
+        with lock:
+            state["in_flight"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+        try:
+            time.sleep(0.01)  # long enough for the other transfers to start
+            copy_file(filesystem, path, target)
+        finally:
+            with lock:
+                state["in_flight"] -= 1
+                copied.append(path)
+
+    loads = []
+    monkeypatch.setattr(storage_module, "_copy_file", watched)
+    monkeypatch.setattr(load_module, "_load_local",
+                        lambda path: loads.append(path) or load_local(path))
+    uri = f"s3://bucket/scale/wide?{query}"
+    study = load_study(uri)
+    assert len(loads) == 1 and study.storage is not None and study.storage.remote
+    assert state["peak"] > 1  # parallel transfers
+    best = study.best_trial()
+    local = load_study(source)
+    assert best["trial_id"] == local.best_trial()["trial_id"]
+
+    def files(root, with_checkpoints_of):
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()
+                and ("checkpoint_" not in str(p.relative_to(root))
+                     or p.relative_to(root).parts[0] == with_checkpoints_of)}
+
+    trial = f"trial_{best['trial_id']}"
+    mirrored = files(study.path, trial)
+    assert mirrored == files(source, trial) and len(mirrored) == 2 + 30 * 2 + 3
+    assert not any("checkpoint_" in p.name for p in study.path.glob("trial_*/*")
+                   if p.parent.name != trial)
+    pd.testing.assert_frame_equal(study.history, local.history)
+    assert best["checkpoint"] == str(study.path / trial / Path(local.best_trial()["checkpoint"]).name)
+    assert study.trials.drop(columns="checkpoint").equals(local.trials.drop(columns="checkpoint"))
+
+    copied.clear()
+    load_study(uri)
+    assert copied == []  # everything already here and unchanged

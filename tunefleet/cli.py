@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -124,7 +124,7 @@ def _finish(result, report: bool) -> None:
 
     _print_summary(result)
     if report and result.summary.get("best"):
-        _report_or_warn(result.location or str(result.path))
+        _report_or_warn(result.location or str(result.path), result.study)
     stopped = result.summary.get("stopped")
     if stopped and budget_spent(stopped):  # a planned end: the study is what the budget bought
         err.print(f"[bold]study ended[/]: {stopped}")
@@ -150,8 +150,10 @@ def report_cmd(dirs: List[str] = typer.Argument(..., help="Study directories or 
     from .reports import build_comparison_report, build_study_report
 
     try:
+        studies = []  # each loaded once, for its report and the comparison
         for directory in dirs:
             built = build_study_report(directory, retrain=retrain)
+            studies.append(built.study)
             typer.echo(f"report: {built.files['html']}")
             if built.uploaded_to:
                 typer.echo(f"copied to: {built.uploaded_to}")
@@ -159,7 +161,7 @@ def report_cmd(dirs: List[str] = typer.Argument(..., help="Study directories or 
                 typer.echo("test: " + ", ".join(f"{k} {v:.4f}" for k, v in built.test.metrics.items()))
         if len(dirs) > 1:
             where = out_dir or Path("comparison")
-            build_comparison_report(dirs, where, target=target)
+            build_comparison_report(studies, where, target=target)
             typer.echo(f"comparison: {where / 'report.html'}")
     except SpecError as exc:
         _fail(exc)
@@ -181,12 +183,13 @@ def compare(spec: Path = typer.Argument(..., help="Comparison spec (YAML): base,
     typer.echo(f"comparison: {where / 'report.html'}")
 
 
-def _report_or_warn(path: str) -> None:
-    """The study's results stand even if its report fails: say so instead of crashing."""
+def _report_or_warn(path: str, study: Any = None) -> None:
+    """The study's results stand even if its report fails: say so instead of crashing.
+    ``study``: the study as the run's summary loaded it, so that it is not read again."""
     from .reports import build_study_report
 
     try:
-        built = build_study_report(path)
+        built = build_study_report(study if study is not None else path)
     except Exception as exc:  # noqa: BLE001 -- a report bug must not fail a finished study
         err.print(f"[yellow]warning:[/] the report failed ({type(exc).__name__}: {exc}); "
                   f"results are in {path}; retry with `tunefleet report {path}`")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
@@ -28,6 +29,8 @@ __all__ = ["StudyStorage", "check_location", "is_uri", "split_study_location", "
            "experiment_storage", "cache_root", "REMOTE_SCHEMES"]
 
 _CHECKPOINT_PREFIX = "checkpoint_"
+# Files downloaded at a time from a URI (requests wait on the network, not the CPU).
+TRANSFER_THREADS = 16
 
 
 def cache_root() -> Path:
@@ -251,12 +254,14 @@ class StudyStorage:
     def download(self, checkpoints: bool = True, under: str = "") -> Path:
         """Bring the study (or its subdirectory ``under``) into its local directory and return
         the directory: for a URI every file (``checkpoints=False`` leaves the checkpoints
-        behind), for a path nothing to do."""
+        behind) not already there unchanged, ``TRANSFER_THREADS`` files at a time; for a path
+        nothing to do."""
         if not self.remote:
             return self.local_dir
         import pyarrow.fs as pafs
 
         fs, path = self.filesystem()
+        wanted = []
         for info in self._list(under):
             relative = info.path[len(path):].lstrip("/")
             if info.type != pafs.FileType.File or (
@@ -267,10 +272,24 @@ class StudyStorage:
             if target.is_file() and target.stat().st_size == info.size and \
                     info.mtime is not None and target.stat().st_mtime >= info.mtime.timestamp():
                 continue  # already here and unchanged
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with fs.open_input_stream(info.path) as stream:
-                target.write_bytes(stream.read())
+            wanted.append((info.path, target))
+        for target in {t.parent for _, t in wanted}:
+            target.mkdir(parents=True, exist_ok=True)
+        if len(wanted) <= 1:
+            for source, target in wanted:
+                _copy_file(fs, source, target)
+        else:  # a study is thousands of small files: one request at a time is all latency
+            with ThreadPoolExecutor(max_workers=min(TRANSFER_THREADS, len(wanted))) as pool:
+                list(pool.map(lambda pair: _copy_file(fs, *pair), wanted))
         return self.local_dir
+
+
+def _copy_file(fs: Any, source: str, target: Path) -> None:
+    """One file from the storage to the local disk, streamed (a checkpoint can be large)."""
+    import pyarrow.fs as pafs
+
+    pafs.copy_files(source, str(target), source_filesystem=fs,
+                    destination_filesystem=pafs.LocalFileSystem(), use_threads=False)
 
 
 def experiment_storage(experiment: "Experiment") -> StudyStorage:

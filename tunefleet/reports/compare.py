@@ -90,12 +90,13 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
     return Comparison(pd.DataFrame(rows), groups, objective, mode, float(target) if target is not None else float("nan"))
 
 
-def build_comparison_report(paths: Sequence[str | Path], out_dir: str | Path,
+def build_comparison_report(paths: Sequence[str | Path | StudyData], out_dir: str | Path,
                             target: Optional[float] = None, title: str = "Comparison") -> Comparison:
-    """Load each study, write comparison.csv, anytime.png, report.md and report.html."""
+    """Load each study (or take it as loaded already), write comparison.csv, anytime.png,
+    report.md and report.html."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    studies = [load_study(p) for p in paths]
+    studies = [p if isinstance(p, StudyData) else load_study(p) for p in paths]
     comparison = collect_comparison(studies, target)
     comparison.table.to_csv(out / "comparison.csv", index=False)
     all_runs = [r for members in comparison.groups.values() for r in members]

@@ -48,12 +48,21 @@ def _lines(ax, curves: list[tuple[np.ndarray, np.ndarray]], **style) -> None:
 
 
 def plot_curves(info: Curves, path: Path) -> Path:
-    """Validation curves per trial: finished trials solid, scheduler-cut ones dashed grey, best red."""
+    """Validation curves per trial: finished trials solid, scheduler-cut ones dashed grey, best red.
+    A large study draws a random sample of its trials over the band every trial's values span
+    per epoch (10th to 90th percentile, and the median), and says so in the title."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(info.metrics), figsize=(6 * len(info.metrics), 4), squeeze=False)
-    alpha = _alpha(len(info.trials))
+    shown = info.trials if info.drawn is None else [info.trials[i] for i in info.drawn]
+    alpha = _alpha(len(shown))
     for ax, metric in zip(axes[0], info.metrics, strict=True):
-        others = [t for t in info.trials if not t["best"]]
+        band = info.bands.get(metric)
+        if band is not None:
+            ax.fill_between(band["epoch"], band["low"], band["high"], color="#1f77b4", alpha=0.18,
+                            lw=0, label="10th–90th percentile of all trials")
+            ax.plot(band["epoch"], band["median"], color="#08306b", lw=1.6,
+                    label="median of all trials")
+        others = [t for t in shown if not t["best"]]
         cut = [(t["epoch"], t[metric]) for t in others if t["status"] == "stopped_by_scheduler"]
         full = [(t["epoch"], t[metric]) for t in others if t["status"] != "stopped_by_scheduler"]
         _lines(ax, full, colors="#1f77b4", linewidths=0.8, alpha=alpha)
@@ -68,7 +77,11 @@ def plot_curves(info: Curves, path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{len(info.trials)} trials")
+    if info.drawn is None:
+        fig.suptitle(f"{len(info.trials)} trials")
+    else:
+        fig.suptitle(f"{len(info.trials)} trials: {len(info.drawn)} drawn at random (and the best), "
+                     "over the band of all of them per epoch", fontsize=10)
     return _save(fig, path)
 
 
@@ -114,7 +127,8 @@ def plot_parallel(info: Parallel, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * n_axes), 4.5))
     if len(info.objective):
         norm = plt.Normalize(np.nanmin(info.objective), np.nanmax(info.objective))
-        order = np.argsort(info.objective)  # best drawn last, on top
+        rows = np.arange(len(info.objective)) if info.drawn is None else info.drawn
+        order = rows[np.argsort(info.objective[rows])]  # highest drawn last, on top
         xs = np.arange(len(info.axes))
         _lines(ax, [(xs, info.values[i]) for i in order], cmap="viridis", norm=norm,
                array=info.objective[order], alpha=max(_alpha(len(order)), 0.25), linewidths=1)
@@ -128,6 +142,9 @@ def plot_parallel(info: Parallel, path: Path) -> Path:
     ax.set_yticks([])
     ax.set_xlim(-0.2, len(info.axes) - 0.5)
     ax.set_ylim(-0.05, 1.05)
+    if info.drawn is not None:
+        ax.set_title(f"{len(info.drawn)} of {len(info.objective)} trials: the {info.drawn_best} "
+                     f"best and {len(info.drawn) - info.drawn_best} at random", fontsize=9)
     return _save(fig, path)
 
 
@@ -147,8 +164,10 @@ def plot_effects(info: Effects, path: Path) -> Path:
             pos += np.random.default_rng(0).uniform(-0.15, 0.15, len(pos))
             ax.set_xticks(range(len(cats)), cats)
             x = pos
-        ax.scatter(x[~stopped], y[~stopped], s=14, alpha=0.7, label="trained to its end")
-        ax.scatter(x[stopped], y[stopped], s=14, alpha=0.5, marker="x", color="0.5",
+        # Thousands of trials: smaller, fainter points, so that density shows instead of a blot.
+        size, alpha = (14, 0.7) if len(y) <= 500 else (4, float(np.clip(300 / len(y), 0.1, 0.5)))
+        ax.scatter(x[~stopped], y[~stopped], s=size, alpha=alpha, label="trained to its end")
+        ax.scatter(x[stopped], y[stopped], s=size, alpha=alpha * 0.7, marker="x", color="0.5",
                    label="stopped by the scheduler")
         if panel["log"]:
             ax.set_xscale("log")

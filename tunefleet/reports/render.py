@@ -125,7 +125,10 @@ def _study_markdown(report: Any) -> str:
               + ", so that trials the scheduler stopped early are compared at the same budget "
               "(method: `tunefleet/reports/importance.py`)."
               + (f" Out-of-bag R² of the surrogate: {report.importance.surrogate_r2:.2f}."
-                 if report.importance.surrogate_r2 is not None else ""), ""]
+                 if report.importance.surrogate_r2 is not None else "")
+              + (f" Each tree of the forest was fitted on a bootstrap sample of "
+                 f"{report.importance.tree_samples} of the {report.importance.n_trials} trials."
+                 if report.importance.tree_samples else ""), ""]
     if report.importance.caveat:
         lines += [f"Caution: {_esc(report.importance.caveat)}.", "{: .caveat}", ""]
     if report.importance.names:

@@ -111,14 +111,17 @@ def run_comparison(path: str | Path, overrides: Optional[list[str]] = None,
     spec, experiments = load_comparison(path, overrides)
     for experiment in experiments:  # every spec checked against its data before any training
         prepare(experiment)
-    dirs = []
+    studies = []
     for experiment in experiments:
         result = run(experiment, overwrite=overwrite)
-        build_study_report(experiment_storage(experiment))  # at a URI, the report is copied next to it
-        dirs.append(result.path)
+        # The study as the run's summary loaded it: read once. At a URI, the report is copied
+        # next to it.
+        built = build_study_report(result.study if result.study is not None else
+                                   experiment_storage(experiment))
+        studies.append(built.study)
     # Beside the studies; for studies at a URI, beside their local mirrors, and copied up.
     comparison_storage = StudyStorage(experiments[0].output.storage, spec.name)
     out = comparison_storage.local_dir
-    comparison = build_comparison_report(dirs, out, target=spec.target, title=spec.name)
+    comparison = build_comparison_report(studies, out, target=spec.target, title=spec.name)
     comparison_storage.upload("")
     return out, comparison

@@ -98,7 +98,9 @@ def tune_hypermodel(hypermodel: Any, x: Any, y: Any, *, validation_split: float 
     if report:
         from ..reports import build_study_report
 
-        build_study_report(result.path, hypermodel=hypermodel)
+        # The study as the run's summary loaded it: not read again.
+        build_study_report(result.study if result.study is not None else result.path,
+                           hypermodel=hypermodel)
     return result
 
 

@@ -30,6 +30,8 @@ class StudyResult:
     summary: dict[str, Any] = field(default_factory=dict)
     # Where the study lives (``path`` is its local directory, or a URI study's mirror).
     location: str = ""
+    # The study as loaded to summarise it (reports.StudyData): the report reuses it.
+    study: Any = field(default=None, repr=False, compare=False)
 
     @property
     def finished(self) -> int:
@@ -133,7 +135,10 @@ def summarize(experiment: Experiment, wall_time_s: float, cluster: dict[str, Any
         "stopped": stopped,  # why the study ended before every trial ran, if it did
         "location": storage.location,
     }
-    (study.path / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    text = json.dumps(summary, indent=2, default=str)
+    (study.path / "summary.json").write_text(text)
+    study.summary = json.loads(text)  # what a load from disk now would read
     trials.to_csv(study.path / "trials.csv", index=False)
     storage.upload("summary.json", "trials.csv")
-    return StudyResult(study.path, best_config, best_metrics, trials, summary, storage.reference)
+    return StudyResult(study.path, best_config, best_metrics, trials, summary, storage.reference,
+                       study=study)
