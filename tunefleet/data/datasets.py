@@ -38,15 +38,41 @@ class DataInfo:
         return self.num_classes if self.task == "multiclass" else 1
 
 
-@dataclass(frozen=True)
 class TrainingData:
-    """The train and validation splits: what trials see (shared via Ray's object store)."""
+    """The train and validation splits: what trials see (shared via Ray's object store).
 
-    info: DataInfo
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
+    With ``scale`` set, the stored images (``stored_x_train``, ``stored_x_val``) are raw
+    pixels (uint8: a quarter of float32's bytes in the object store and in a trial's tensors)
+    and the model inputs are ``float32(pixels) * scale``: computed by the trial's ``tf.data``
+    pipeline per batch (epoch_data.py), or here on first access of ``x_train``/``x_val``.
+    Without ``scale`` the stored arrays are the model inputs.
+    """
+
+    def __init__(self, info: DataInfo, x_train: np.ndarray, y_train: np.ndarray,
+                 x_val: np.ndarray, y_val: np.ndarray, scale: Optional[float] = None):
+        self.info, self.y_train, self.y_val, self.scale = info, y_train, y_val, scale
+        self.stored_x_train, self.stored_x_val = x_train, x_val
+        self._inputs: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_inputs": {}}  # ship the compact arrays only
+
+    def _scaled(self, name: str, stored: np.ndarray) -> np.ndarray:
+        if self.scale is None:
+            return stored
+        if name not in self._inputs:
+            self._inputs[name] = image_inputs(stored, self.scale)
+        return self._inputs[name]
+
+    @property
+    def x_train(self) -> np.ndarray:
+        """The training split's model inputs (float32)."""
+        return self._scaled("train", self.stored_x_train)
+
+    @property
+    def x_val(self) -> np.ndarray:
+        """The validation split's model inputs (float32)."""
+        return self._scaled("val", self.stored_x_val)
 
 
 @dataclass(frozen=True)
@@ -172,7 +198,14 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
     (:mod:`.labels`). Images are scaled to [0, 1]; tabular features are standardized with
     statistics of the training split only. ``Dataset.preprocessing`` records both, so that the
     exported model can take raw rows.
+
+    ``dataset: image_folder`` is only listed and split here: its trials stream the images
+    (:mod:`.image_folder`).
     """
+    if spec.dataset == "image_folder":
+        from .image_folder import list_image_folder
+
+        return list_image_folder(spec)
     raw = _raw(spec, arrays)
     x, y = np.asarray(raw.x), _flat(raw.y)
     has_test, has_val = raw.x_test is not None, raw.x_val is not None
@@ -195,18 +228,24 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
                        variance=variance.tolist(),
                        target=spec.target if raw.frame is not None else None)
 
-    def transform(a: Any) -> np.ndarray:
+    # Pixels that fit in a byte travel as uint8 and are scaled in the trial (TrainingData).
+    compact = prep.kind == "images" and _bytes_fit(x, raw.x_val)
+
+    def transform(a: Any, stored: bool = False) -> np.ndarray:
+        if compact and stored:
+            a = np.asarray(a)
+            return (a[..., None] if a.ndim == 3 else a).astype("uint8", copy=False)
         if prep.kind == "images":
             return image_inputs(a, prep.scale)
         if prep.kind == "tabular":
             return standardize(a, mean, variance)
         return np.asarray(a, dtype="float32")
 
-    x_train, y_train = transform(x[train]), y[train]
+    x_train, y_train = transform(x[train], stored=True), y[train]
     if y_val_given is not None:
-        x_val, y_val = transform(raw.x_val), y_val_given
+        x_val, y_val = transform(raw.x_val, stored=True), y_val_given
     else:
-        x_val, y_val = transform(x[val]), y[val]
+        x_val, y_val = transform(x[val], stored=True), y[val]
     if y_test is None:
         y_test = y[test]
     x_test = transform(raw_test)
@@ -214,8 +253,26 @@ def load_dataset(spec: Any, arrays: Optional[RawData] = None) -> Dataset:
         raw_test = raw.frame.iloc[test]
     info = DataInfo(name=spec.dataset, task=task, input_shape=tuple(x_train.shape[1:]),
                     num_classes=len(class_names), class_names=class_names)
-    return Dataset(TrainingData(info, x_train, y_train, x_val, y_val), x_test, y_test, prep,
-                   raw_test)
+    training = TrainingData(info, x_train, y_train, x_val, y_val,
+                            scale=prep.scale if compact else None)
+    return Dataset(training, x_test, y_test, prep, raw_test)
+
+
+def _bytes_fit(*arrays: Any) -> bool:
+    """Whether every value of ``arrays`` (None skipped) is a whole number in 0..255, so the
+    images can be stored as uint8 without changing one pixel."""
+    for a in arrays:
+        if a is None:
+            continue
+        a = np.asarray(a)
+        if a.dtype == np.uint8:
+            continue
+        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+            return False
+        if a.size and (a.min() < 0 or a.max() > 255 or (
+                np.issubdtype(a.dtype, np.floating) and not np.all(np.mod(a, 1) == 0))):
+            return False
+    return True
 
 
 def _pair(name: str, pair: Any,
@@ -250,20 +307,28 @@ def save_test_split(dataset: Dataset, directory: Path) -> Path:
 
     Images are stored raw (as read: uint8 pixels stay uint8) and rebuilt on load; tabular test
     rows are stored as model inputs and as read (``x_raw``, or ``test_rows.csv`` for a CSV).
+    An image folder's test split stays where it is: only its file list is written.
     """
+    from .image_folder import ImageFolderData, save_image_folder_test
+
     directory.mkdir(parents=True, exist_ok=True)
     prep, raw = dataset.preprocessing, dataset.raw_test
     arrays: dict[str, np.ndarray] = {"y": dataset.y_test}
-    if prep is not None and prep.kind == "images" and raw is not None:
-        raw = np.asarray(raw)
-        arrays["x_raw"] = raw.astype("float32") if np.issubdtype(raw.dtype, np.floating) else raw
+    if isinstance(dataset.training, ImageFolderData):
+        written = save_image_folder_test(dataset, directory)
     else:
-        arrays["x"] = dataset.x_test
-        if isinstance(raw, np.ndarray):
-            arrays["x_raw"] = raw
-    np.savez_compressed(directory / "test.npz", **arrays)  # type: ignore[arg-type]
-    if raw is not None and not isinstance(raw, np.ndarray):
-        raw.to_csv(directory / TEST_ROWS_FILE, index=False)
+        if prep is not None and prep.kind == "images" and raw is not None:
+            raw = np.asarray(raw)
+            arrays["x_raw"] = (raw.astype("float32") if np.issubdtype(raw.dtype, np.floating)
+                               else raw)
+        else:
+            arrays["x"] = dataset.x_test
+            if isinstance(raw, np.ndarray):
+                arrays["x_raw"] = raw
+        written = directory / "test.npz"
+        np.savez_compressed(written, **arrays)  # type: ignore[arg-type]
+        if raw is not None and not isinstance(raw, np.ndarray):
+            raw.to_csv(directory / TEST_ROWS_FILE, index=False)
     if prep is not None:
         prep.write(directory)
     info = dataset.info
@@ -272,11 +337,20 @@ def save_test_split(dataset: Dataset, directory: Path) -> Path:
             "sizes": {"train": len(dataset.training.y_train), "validation": len(dataset.training.y_val),
                       "test": len(dataset.y_test)}}
     (directory / "info.json").write_text(json.dumps(meta, indent=2))
-    return directory / "test.npz"
+    return written
 
 
-def load_test_split(directory: Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Read back what :func:`save_test_split` wrote: model inputs, labels, data description."""
+def load_test_split(directory: Path) -> tuple[Any, np.ndarray, dict]:
+    """Read back what :func:`save_test_split` wrote: model inputs, labels, data description.
+
+    An image folder's model inputs are a ``tf.data`` pipeline that streams its test files
+    (batched, in file order), not an array."""
+    from .image_folder import IMAGE_FOLDER_FILE, load_image_folder_test
+
+    meta = json.loads((directory / "info.json").read_text())
+    if (directory / IMAGE_FOLDER_FILE).is_file():
+        images, labels = load_image_folder_test(directory)
+        return images, labels, meta
     with np.load(directory / "test.npz") as arrays:
         if "x" in arrays.files:
             x = arrays["x"]
@@ -284,12 +358,17 @@ def load_test_split(directory: Path) -> tuple[np.ndarray, np.ndarray, dict]:
             prep = Preprocessing.read(directory)
             x = image_inputs(arrays["x_raw"], prep.scale if prep else 1.0)
         y = arrays["y"]
-    return x, y, json.loads((directory / "info.json").read_text())
+    return x, y, meta
 
 
 def load_raw_test_rows(directory: Path) -> Any:
     """The test rows as read, for a model that takes raw rows: CSV rows (pandas, the label
-    column included) or an array of raw examples."""
+    column included), an array of raw examples, or an image folder's test files (paths)."""
+    from .image_folder import IMAGE_FOLDER_FILE
+
+    if (directory / IMAGE_FOLDER_FILE).is_file():
+        meta = json.loads((directory / IMAGE_FOLDER_FILE).read_text())
+        return np.asarray([f"{meta['root'].rstrip('/')}/{f}" for f in meta["files"]])
     if (directory / TEST_ROWS_FILE).is_file():
         import pandas as pd
 

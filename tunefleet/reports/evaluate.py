@@ -4,16 +4,18 @@ on request, retrained on train+validation), scored with scikit-learn, exported a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from ..data import DataInfo, load_dataset, load_test_split
+from ..data import DataInfo, ImageFolderData, load_dataset, load_test_split
+from ..data.image_folder import FileSplit
 from ..spec import SpecError
 from ..trainables.checkpoint import execution_dir, load_state
 from ..trainables.compile import make_callbacks
+from ..trainables.epoch_data import EpochData
 from ..trainables.executions import execution_seed
 from ..trainables.keras_trainable import build_trial_model, derive_seed, fit_arguments
 from .export import export_best_model
@@ -87,9 +89,11 @@ def _info(meta: dict[str, Any]) -> DataInfo:
                     num_classes=meta["num_classes"], class_names=meta.get("class_names", []))
 
 
-def predict(model: Any, x: np.ndarray, task: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """(predicted labels or values, positive-class scores for binary tasks)."""
-    out = np.asarray(model.predict(x, batch_size=512, verbose=0))
+def predict(model: Any, x: Any, task: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(predicted labels or values, positive-class scores for binary tasks); ``x`` an array,
+    or a batched ``tf.data`` pipeline (an image folder's test split, streamed)."""
+    batch = {"batch_size": 512} if isinstance(x, np.ndarray) else {}
+    out = np.asarray(model.predict(x, verbose=0, **batch))
     if task == "multiclass":
         return out.argmax(axis=1), None
     if task == "binary":
@@ -216,7 +220,17 @@ def _retrain(exp: Any, trial: Any, epochs: int, hypermodel: Any) -> int:
     # Only the schedule applies: with validation data merged in, nothing can be monitored.
     schedule = make_callbacks(trial.settings.train.model_copy(
         update={"early_stopping": None, "reduce_lr_on_plateau": None}))
+    arguments = fit_arguments(exp, trial.settings, hypermodel)
+    if isinstance(data, ImageFolderData):  # streamed from the files, shuffled as a trial is
+        merged = replace(data, train=FileSplit(data.train.files + data.validation.files,
+                                               np.concatenate([data.y_train, data.y_val])))
+        feed = EpochData(merged, arguments.pop("batch_size"), trial.settings.train.shuffle,
+                         pipeline=True)
+        for epoch in range(epochs):
+            trial.fit(**feed.epoch(exp.search.seed, epoch), epochs=epoch + 1,
+                      initial_epoch=epoch, callbacks=schedule, **{**arguments, "shuffle": False})
+        return epochs
     trial.fit(x=np.concatenate([data.x_train, data.x_val]),
               y=np.concatenate([data.y_train, data.y_val]), epochs=epochs, callbacks=schedule,
-              **fit_arguments(exp, trial.settings, hypermodel))
+              **arguments)
     return epochs

@@ -27,7 +27,9 @@ BUNDLED_DATASETS = ("digits", "breast_cancer", "diabetes")
 IMAGE_DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 FILE_FORMATS = ("csv", "npz", "idx")
 # "arrays" is set by the Python API (``tunefleet.run(spec, data=...)``), not written in a spec.
-DATASETS = (*BUNDLED_DATASETS, *IMAGE_DATASET_NAMES, *FILE_FORMATS, "arrays")
+# A folder of class sub-folders of image files, streamed by each trial (data/image_folder.py).
+IMAGE_FOLDER = "image_folder"
+DATASETS = (*BUNDLED_DATASETS, *IMAGE_DATASET_NAMES, *FILE_FORMATS, IMAGE_FOLDER, "arrays")
 BUILTIN_BUILDERS = ("cnn", "mlp")
 # Keras backends a trial can train on (train.backend); the first is the default.
 KERAS_BACKENDS = ("tensorflow", "jax")
@@ -43,7 +45,8 @@ class DataSpec(StrictModel):
     """
 
     dataset: Literal["digits", "breast_cancer", "diabetes", "mnist", "fashion_mnist",
-                     "cifar10", "cifar100", "csv", "npz", "idx", "arrays"] = "digits"
+                     "cifar10", "cifar100", "csv", "npz", "idx", "image_folder",
+                     "arrays"] = "digits"
     path: Optional[str] = None
     target: str = "target"
     task: Optional[Literal["multiclass", "binary", "regression"]] = None
@@ -53,6 +56,36 @@ class DataSpec(StrictModel):
     download: bool = True
     seed: int = 0
     split: Literal["random", "last"] = "random"  # last: Keras' validation_split, rows in order
+    # image_folder only: every image is decoded, resized to image_size ([height, width]) with
+    # `channels` channels, in each trial; `cache` keeps the decoded images of a trial in its
+    # memory, on its node's disk, or nowhere (decoded again each epoch).
+    image_size: Optional[tuple[Annotated[int, Field(ge=1, le=8192)],
+                               Annotated[int, Field(ge=1, le=8192)]]] = None
+    channels: Literal[1, 3] = 3
+    cache: Literal["memory", "disk", "none"] = "none"
+
+    @model_validator(mode="after")
+    def _image_folder(self) -> "DataSpec":
+        # Compared with the defaults, not the fields set: a saved spec.yaml holds every field.
+        folder_only = [name for name, default in (("image_size", None), ("channels", 3),
+                                                  ("cache", "none"))
+                       if getattr(self, name) != default]
+        if self.dataset != IMAGE_FOLDER:
+            if folder_only:
+                raise ValueError(f"data.{folder_only[0]} is only for dataset: image_folder, got "
+                                 f"dataset: {self.dataset}; remove it")
+            return self
+        if not self.path:
+            raise ValueError("dataset: image_folder reads a folder of class sub-folders; set "
+                             "data.path to it")
+        if self.image_size is None:
+            raise ValueError("dataset: image_folder needs data.image_size: [height, width], the "
+                             "size every image is resized to (the model's input size)")
+        if self.split == "last":
+            raise ValueError("data.split: last keeps the files' order, which is class by class "
+                             "in an image folder (the last files are all of one class); use "
+                             "split: random, or train/validation/test sub-folders")
+        return self
 
     @model_validator(mode="after")
     def _fractions(self) -> "DataSpec":

@@ -51,6 +51,13 @@ def as_experiment(spec: Union[Experiment, dict, str, Path],
         experiment = Experiment.from_dict(apply_overrides(spec, overrides or []))
     else:
         experiment = Experiment.from_yaml(spec, overrides)
+    data = experiment.data
+    if data.dataset == "image_folder" and data.path:  # trials and the report read it too
+        from ..data.image_folder import resolve_root
+
+        if resolve_root(data.path) != data.path:
+            experiment = experiment.model_copy(update={"data": data.model_copy(
+                update={"path": resolve_root(data.path)})})
     root = experiment_storage(experiment).root  # absolute for a path (see StudyStorage)
     if root == experiment.output.storage:
         return experiment
@@ -140,6 +147,12 @@ def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
     _local_modules(experiment)
+    if experiment.data.dataset == "image_folder" and (experiment.model.hypermodel
+                                                      or hypermodel is not None):
+        raise SpecError("data.dataset", "an image folder streams to builders only; a "
+                        "hypermodel is given arrays", "image_folder",
+                        fix="use model.builder (cnn, or your own package.module:function), or "
+                        "load the images as arrays and pass them with dataset: npz")
     dataset = _load_data(experiment, data)
     if experiment.model.hypermodel or hypermodel is not None:
         hm, space = _hypermodel_space(experiment, hypermodel, dataset, fit_kwargs)

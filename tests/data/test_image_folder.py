@@ -1,0 +1,345 @@
+"""``dataset: image_folder``: listed and split in the driver without reading an image, streamed
+by each trial in a seeded order per epoch (every cache mode alike), evaluated by the report
+from its files; and images that do travel as arrays travel as uint8."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, tiny_spec
+from tunefleet import SpecError
+from tunefleet.data import (ImageFolderData, ImageFolderFeed, TrainingData, load_dataset,
+                            load_test_split, save_test_split)
+from tunefleet.spec import Experiment
+from tunefleet.spec.sections import DataSpec
+from tunefleet.study.runner import as_experiment, prepare
+
+CLASSES = ("d0", "d1", "d2")  # sorted as the digits are
+
+
+def _digit_images(per_class: int) -> dict[str, list[np.ndarray]]:
+    """scikit-learn's 8x8 digits 0, 1, 2 as 16x16 uint8 images (learnable in an epoch)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    out: dict[str, list[np.ndarray]] = {}
+    for digit, name in enumerate(CLASSES):
+        images = bunch.images[bunch.target == digit][:per_class]
+        out[name] = [np.kron(im * 255 / 16, np.ones((2, 2))).round().astype(np.uint8)
+                     for im in images]
+    return out
+
+
+def make_folder(root: Path, per_class: int = 100, test: int = 0) -> Path:
+    """PNGs in class folders; with ``test``, the first ``test`` of each class go to test/ and
+    the rest to train/."""
+    from PIL import Image
+
+    for name, images in _digit_images(per_class).items():
+        for i, image in enumerate(images):
+            split = ("test" if i < test else "train") if test else ""
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i:04d}.png")
+    return root
+
+
+def folder_spec(path: Path, **data) -> dict:
+    return {"dataset": "image_folder", "path": str(path), "image_size": [16, 16],
+            "channels": 1, **data}
+
+
+def _listed(path: Path | str, **data):
+    return load_dataset(DataSpec(**folder_spec(path, **data)))
+
+
+@pytest.fixture(scope="module")
+def flat_folder(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("flat"), per_class=40)
+
+
+def test_listing_splits_files_by_seed_and_reads_no_image(flat_folder, tmp_path):
+    a, b = _listed(flat_folder, seed=1), _listed(flat_folder, seed=1)
+    other = _listed(flat_folder, seed=2)
+    training = a.training
+    assert isinstance(training, ImageFolderData) and training.info.class_names == list(CLASSES)
+    assert training.info.input_shape == (16, 16, 1) and training.info.task == "multiclass"
+    sizes = (len(training.train), len(training.validation), len(a.raw_test))
+    assert sizes == (72, 24, 24)  # 120 files, validation 0.2, test 0.2, stratified
+    assert training.train.files == b.training.train.files  # same seed, same split
+    assert set(training.validation.files) != set(other.training.validation.files)
+    every = set(training.train.files) | set(training.validation.files) | set(a.raw_test.files)
+    assert len(every) == 120 and all(not os.path.isabs(f) for f in every)
+    assert os.path.isabs(training.root)  # resolved once, in the driver
+    assert a.x_test is None and a.y_test.dtype == np.int32
+    # What the trials are sent: names and labels, a few kB, not pixels.
+    assert len(pickle.dumps(training)) < 20_000
+    # Listing reads no image: files that are not images at all list the same.
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            (tmp_path / name / f"{i}.png").write_bytes(b"not a png")
+    assert len(_listed(tmp_path).training.train) == 12  # 60% of 20
+
+
+def test_train_validation_test_folders_are_kept(tmp_path):
+    make_folder(tmp_path, per_class=30, test=10)
+    data = _listed(tmp_path)
+    assert len(data.raw_test) == 30 and all(f.startswith("test/") for f in data.raw_test.files)
+    assert all(f.startswith("train/") for f in data.training.validation.files)
+    assert len(data.training.train) + len(data.training.validation) == 60
+
+
+def test_a_uri_and_files_at_any_depth_in_a_class_folder_are_read(tmp_path):
+    """``file://`` goes through TensorFlow's file system, as gs:// (or s3:// with
+    tensorflow-io) does; files in sub-folders of a class folder belong to that class."""
+    make_folder(tmp_path, per_class=6)
+    nested = tmp_path / "d1" / "more" / "deeper"
+    nested.mkdir(parents=True)
+    (tmp_path / "d1" / "0000.png").rename(nested / "moved.png")
+    data = _listed(tmp_path, test_fraction=0.34, validation_fraction=0.32)
+    uri = _listed(f"file://{tmp_path}", test_fraction=0.34, validation_fraction=0.32)
+    assert uri.training.root == f"file://{tmp_path}"
+    assert uri.training.train.files == data.training.train.files
+    every = data.training.train.files + data.training.validation.files + data.raw_test.files
+    assert "d1/more/deeper/moved.png" in every and len(every) == 18
+    feed = ImageFolderFeed(uri.training, 4)
+    labels = np.concatenate([y.numpy() for _, y in feed.epoch(0, 0, shuffle=True)])
+    assert sorted(labels.tolist()) == sorted(uri.training.train.labels.tolist())
+
+
+def _bad_folders(tmp_path: Path) -> dict[str, Path]:
+    empty_class = make_folder(tmp_path / "empty_class", per_class=4)
+    (empty_class / "d3").mkdir()
+    mismatch = make_folder(tmp_path / "mismatch", per_class=6, test=2)
+    for f in (mismatch / "test" / "d2").iterdir():
+        f.unlink()
+    (mismatch / "test" / "d2").rmdir()
+    flat = tmp_path / "no_classes"
+    flat.mkdir()
+    (flat / "a.png").write_bytes(b"x")
+    one = make_folder(tmp_path / "one_class", per_class=4)
+    for name in ("d1", "d2"):
+        for f in (one / name).iterdir():
+            f.unlink()
+        (one / name).rmdir()
+    extra = make_folder(tmp_path / "extra", per_class=4, test=1)
+    (extra / "misc").mkdir()
+    return {"empty_class": empty_class, "mismatch": mismatch, "no_classes": flat,
+            "one_class": one, "extra": extra, "missing": tmp_path / "nowhere"}
+
+
+FOLDER_CASES = [
+    ("empty_class", {}, r"^data\.path: class folder data\.path/d3 holds no images .*Add images"),
+    ("mismatch", {}, r"^data\.path: test/ has other classes than train/ \(missing: d2; extra: none\)"),
+    ("no_classes", {}, r"^data\.path: data\.path holds no class sub-folders.*Lay it out as"),
+    ("one_class", {}, r"^data\.path: holds one class folder \(d0\); a classifier needs at least two"),
+    ("extra", {}, r"^data\.path: holds train/ and also misc/; beside train/ only validation/ and test/"),
+    ("missing", {}, r"^data\.path: is not a folder, got '.*nowhere'\. Point it at a folder"),
+    ("empty_class", {"model": {"hypermodel": "tests.hypermodels:layered_mlp"},
+                     "search_space": {}, "train": {"epochs": 3}},
+     r"^data\.dataset: an image folder streams to builders only.*got 'image_folder'"),
+]
+
+
+@pytest.mark.parametrize("folder, sections, pattern", FOLDER_CASES,
+                         ids=[f"{c[0]}-{len(c[1])}" for c in FOLDER_CASES])
+def test_bad_image_folder_is_a_spec_error_before_training(tmp_path, folder, sections, pattern):
+    path = _bad_folders(tmp_path)[folder]
+    spec = tiny_spec(tmp_path, data=folder_spec(path), **sections)
+    with pytest.raises(SpecError, match=pattern):
+        prepare(as_experiment(spec))
+
+
+def _batches(feed, seed: int, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(x.numpy(), y.numpy()) for x, y in feed.epoch(seed, epoch, shuffle=True)]
+
+
+def test_every_cache_mode_streams_the_same_seeded_batches(flat_folder):
+    data = _listed(flat_folder, seed=3).training
+    feeds = {mode: ImageFolderFeed(ImageFolderData(**{**data.__dict__, "cache": mode}), 16)
+             for mode in ("none", "memory", "disk")}
+    first = _batches(feeds["none"], 5, 0)
+    assert [len(y) for _, y in first] == [16, 16, 16, 16, 8]
+    x, y = first[0]
+    assert x.dtype == np.float32 and x.shape == (16, 16, 16, 1) and 0.0 <= x.min() <= x.max() <= 1.0
+    pixels = np.rint(x * 255)
+    assert np.array_equal(x, (pixels.astype(np.uint8).astype(np.float32) * np.float32(1 / 255)))
+    for mode in ("memory", "disk"):
+        again = _batches(feeds[mode], 5, 0)
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                   for a, b in zip(first, again, strict=True)), mode
+    # The order is a function of (seed, epoch): a resumed trial sees the same batches.
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, _batches(feeds["none"], 5, 0), strict=True))
+    assert not np.array_equal(np.concatenate([b[1] for b in first]),
+                              np.concatenate([b[1] for b in _batches(feeds["none"], 5, 1)]))
+    # Each epoch is every training file once; validation is the validation files, in order.
+    labels = np.concatenate([b[1] for b in first])
+    assert np.array_equal(np.sort(labels), np.sort(data.train.labels))
+    val = [y.numpy() for _, y in feeds["disk"].validation()]
+    assert np.array_equal(np.concatenate(val), data.validation.labels)
+
+
+def test_arrays_travel_as_uint8_and_reach_the_model_unchanged():
+    import tensorflow as tf
+
+    from tunefleet.data.preprocessing import image_inputs
+    from tunefleet.trainables.epoch_data import EpochData
+
+    spec = DataSpec(dataset="digits")
+    data = load_dataset(spec)
+    training = data.training
+    assert isinstance(training, TrainingData) and training.stored_x_train.dtype == np.uint8
+    assert training.stored_x_train.shape[1:] == (8, 8, 1) and training.scale == 1 / 16
+    floats = training.x_train  # what the driver shipped before: float32 inputs
+    assert floats.dtype == np.float32 and floats.nbytes == 4 * training.stored_x_train.nbytes
+    assert len(pickle.dumps(training)) < floats.nbytes / 2  # the cache of floats stays home
+    feed = EpochData(training, 64, shuffle=True, pipeline=True)
+    batches = list(feed.epoch(seed=7, epoch=2)["x"])
+
+    rows = tf.random.experimental.stateless_shuffle(
+        tf.range(len(training.y_train), dtype=tf.int64), seed=[7, 2]).numpy()
+    got = np.concatenate([x.numpy() for x, _ in batches])
+    assert got.dtype == np.float32 and np.array_equal(got, floats[rows])  # bit for bit
+    val = np.concatenate([x.numpy() for x, _ in feed.validation()])
+    assert np.array_equal(val, training.x_val)
+    assert np.array_equal(image_inputs(training.stored_x_val[..., 0], 1 / 16), training.x_val)
+
+
+def test_uint8_images_train_bit_for_bit_as_float32_inputs_did_and_resume_exactly():
+    """scripts/measure_compact_images.py's comparison (the README's Fashion-MNIST figures),
+    on digits: the same weights from float32 inputs and from uint8 pixels, and from a run
+    saved and reloaded after its first epoch."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "measure_compact_images", ROOT / "scripts" / "measure_compact_images.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = script.training_comparison("digits", None)
+    assert out["same_weights"] is True and out["resume_exact"] is True
+    assert out["val_accuracy_uint8"] == out["val_accuracy_float32"] > 0.2  # chance: 0.1
+    compact = load_dataset(DataSpec(dataset="digits")).training
+    assert len(pickle.dumps(script.as_floats(compact))) > 3.5 * len(pickle.dumps(compact))
+
+
+def test_report_test_split_streams_from_the_folder(tmp_path):
+    make_folder(tmp_path / "images", per_class=12, test=4)
+    dataset = _listed(tmp_path / "images")
+    save_test_split(dataset, tmp_path / "data")
+    assert not (tmp_path / "data" / "test.npz").exists()
+    images, labels, meta = load_test_split(tmp_path / "data")
+    assert meta["sizes"]["test"] == 12 and list(labels) == [0] * 4 + [1] * 4 + [2] * 4
+    x = np.concatenate([b.numpy() for b in images])
+    assert x.shape == (12, 16, 16, 1) and x.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_image_folder_study_trains_and_its_report_scores_the_streamed_test_split(
+        ray_local, tmp_path):
+    from PIL import Image
+
+    from tunefleet import run
+    from tunefleet.reports import evaluate_best, load_study
+
+    folder = make_folder(tmp_path / "digits", per_class=100, test=20)
+    spec = tiny_spec(tmp_path, name="image_folder",
+                     data=folder_spec(folder, cache="disk"),
+                     train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01},
+                     search={"algorithm": "random", "num_samples": 2, "seed": 1})
+    here = os.getcwd()
+    os.chdir(tmp_path)  # a relative data.path, resolved in the driver
+    try:
+        spec["data"]["path"] = "digits"
+        result = run(spec)
+    finally:
+        os.chdir(here)
+    trials = result.trials
+    assert len(trials) == 2 and set(trials["status"]) == {"completed"}
+    assert float(trials["best_val_accuracy"].max()) > 0.6
+    assert not (result.path / "data" / "test.npz").exists()
+    stored = Experiment.from_yaml(result.path / "spec.yaml")
+    assert stored.data.path == str(folder)  # resolved once, against the driver's directory
+    # The report's test evaluation (what build_study_report runs), from its best checkpoint
+    # and retrained on train+validation (streamed too).
+    study = load_study(result.path)
+    evaluate_best(study, tmp_path / "report")
+    saved = json.loads((tmp_path / "report" / "test_metrics.json").read_text())
+    n_files = sum(1 for _ in (folder / "test").rglob("*.png"))
+    assert isinstance(saved["n_test"], int) and saved["n_test"] == n_files == 60
+    assert isinstance(saved["metrics"]["accuracy"], float) and saved["metrics"]["accuracy"] > 0.5
+    assert saved["labels"] == list(CLASSES) and saved["source"].startswith("checkpoint trial_")
+    import keras
+
+    exported = keras.models.load_model(saved["model_path"])  # takes 0..255 pixels, scales them
+    assert tuple(exported.input_shape) == (None, 16, 16, 1)
+    pixels = np.asarray(Image.open(folder / "test" / "d2" / "0000.png"))[None, ..., None]
+    assert exported.predict(pixels.astype("float32"), verbose=0).argmax() == 2
+    retrained = evaluate_best(study, tmp_path / "retrained", retrain=True)
+    assert retrained is not None and retrained.n_test == 60
+    assert retrained.source.startswith("retrained on train+validation")
+    assert retrained.metrics["accuracy"] > 0.5
+
+
+BIG_STUDY = textwrap.dedent("""
+    import json, os, pickle, sys
+    import ray
+    from tunefleet import run
+    from tunefleet.study.runner import as_experiment, prepare
+
+    spec = json.loads(sys.argv[1])
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False,
+             object_store_memory=int(sys.argv[2]), log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"],
+                                       "TF_CPP_MIN_LOG_LEVEL": "2"}})
+    store = ray.cluster_resources()["object_store_memory"]
+    shipped = len(pickle.dumps(prepare(as_experiment(spec)).dataset.training))
+    result = run(spec)
+    print("RESULT", json.dumps({"store": store, "shipped": shipped,
+                                "status": result.trials["status"].tolist(),
+                                "epochs": result.trials["epochs_trained"].tolist()}))
+""")
+
+
+@pytest.mark.slow
+def test_image_folder_larger_than_the_object_store_still_trains(tmp_path):
+    """Its own Ray (in a subprocess: the session's Ray has the default object store), with
+    the smallest object store Ray accepts; the folder holds more bytes than that store."""
+    from PIL import Image
+
+    store = 80 * 2**20
+    rng = np.random.default_rng(0)
+    for i in range(110):  # 110 uncompressed 512x512 RGB PNGs: 86 MB, decoded fast
+        folder = tmp_path / "big" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png", compress_level=0)
+    size = sum(f.stat().st_size for f in (tmp_path / "big").rglob("*.png"))
+    assert size > store
+    spec = tiny_spec(tmp_path, name="big_folder",
+                     data={"dataset": "image_folder", "path": str(tmp_path / "big"),
+                           "image_size": [8, 8]},
+                     model={"builder": "cnn", "params": {"filters": 4, "dense_units": 8,
+                                                         "conv_blocks": 1}},
+                     train={"epochs": 1, "batch_size": 32}, search_space={},
+                     search={"algorithm": "random", "num_samples": 1, "seed": 0},
+                     objective={"metric": "val_loss", "mode": "min"})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    done = subprocess.run([sys.executable, "-c", BIG_STUDY, json.dumps(spec), str(store)],
+                          capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    line = re.search(r"^RESULT (.*)$", done.stdout, re.M)
+    assert line, done.stdout[-3000:] + done.stderr[-3000:]
+    out = json.loads(line.group(1))
+    assert store < size and out["store"] < size  # Ray took the small store
+    assert out["shipped"] < 20_000  # the trials were sent names, not the 86 MB of images
+    assert out["status"] == ["completed"] and out["epochs"] == [1]
