@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -15,10 +16,29 @@ from .worker_setup import SETUP_HOOK, USER_PATH_VAR
 
 __all__ = ["ClusterInfo", "connect", "disconnect", "check_fits", "concurrent_trials",
            "planned_concurrency", "check_shared_storage", "study_dir_unseen_here",
-           "keep_ray_on_loopback"]
+           "keep_ray_on_loopback", "STARTUP_NOISE", "STARTUP_NOISE_PATTERN",
+           "worker_env_vars"]
 
-# Quiet TensorFlow's C++ start-up chatter in every trial process.
-_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+# Quiet TensorFlow's C++ start-up chatter in every trial process (a value of your own wins).
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+_WORKER_ENV = {"KERAS_BACKEND": "tensorflow"}
+
+# Start-up lines TensorFlow, absl and CUDA write in every process that imports TensorFlow,
+# which no environment variable silences (oneDNN's is logged before TF_CPP_MIN_LOG_LEVEL is
+# read): dropped from what Ray forwards to the driver (they stay in the workers' log files).
+STARTUP_NOISE_PATTERN = "|".join([
+    r"All log messages before absl::InitializeLog\(\) is called",
+    r"oneDNN custom operations are on",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"To enable the following instructions: .*rebuild TensorFlow",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"Could not find cuda drivers on your machine",
+    r"successful NUMA node read from SysFS",
+    r"triggered tf\.function retracing",
+])
+STARTUP_NOISE = re.compile(STARTUP_NOISE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -62,14 +82,35 @@ def keep_ray_on_loopback() -> None:
         ray_constants.ENABLE_RAY_CLUSTER = False
 
 
+def worker_env_vars() -> dict[str, str]:
+    """The environment tunefleet sets in Ray's workers: TensorFlow's logging quietened unless
+    you set the variable yourself (in the driver's environment), and the Keras backend."""
+    return {**{k: os.environ.get(k, v) for k, v in _QUIET_ENV.items()}, **_WORKER_ENV}
+
+
+def _skip_startup_lines() -> None:
+    """Ray's driver drops the workers' lines that match ``RAY_DEDUP_LOGS_SKIP_REGEX`` (your
+    own setting wins; set it empty to see every line). Ray reads it when imported: if it
+    already was, its two filters are given the pattern too."""
+    if os.environ.get("RAY_DEDUP_LOGS_SKIP_REGEX") is not None:
+        return
+    os.environ["RAY_DEDUP_LOGS_SKIP_REGEX"] = STARTUP_NOISE_PATTERN
+    ray_logging = sys.modules.get("ray._private.ray_logging")
+    for name in ("stdout_deduplicator", "stderr_deduplicator"):
+        dedup = getattr(ray_logging, name, None)
+        if dedup is not None and getattr(dedup, "skip_re", False) is None:
+            dedup.skip_re = STARTUP_NOISE
+
+
 def connect(experiment: Experiment) -> ClusterInfo:
     """Start an embedded Ray (``local``) or join a running cluster; return its resources."""
     address = experiment.cluster.address
     if address == "local":
         keep_ray_on_loopback()
+    _skip_startup_lines()
     import ray
 
-    runtime_env: dict[str, Any] = {"env_vars": dict(_WORKER_ENV)}
+    runtime_env: dict[str, Any] = {"env_vars": worker_env_vars()}
     if address == "local":
         # Trial processes import a user's `module:function` builder from the current directory
         # the way the driver does, but after the installed packages: a setup hook run before
