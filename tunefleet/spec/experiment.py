@@ -113,11 +113,12 @@ class Experiment(StrictModel):
                         "distribution; list the values with type: grid, or use "
                         "search.algorithm: random or hyperopt"
                     )
-        if self.scheduler.name == "hyperband" and self.output.checkpoint_every != 1:
+        if self.scheduler.name == "hyperband" and self.output.checkpoint_every not in (1, "auto"):
             raise ValueError(
                 f"output.checkpoint_every: HyperBand pauses trials at rung boundaries and resumes "
                 f"them from their last checkpoint, got checkpoint_every="
-                f"{self.output.checkpoint_every}; use 1 so that no epochs are lost or repeated")
+                f"{self.output.checkpoint_every}; use auto (or 1) so that no epochs are lost or "
+                "repeated")
         if self.scheduler.name == "hyperband" and self.search.max_concurrent is not None:
             raise ValueError(
                 "search.max_concurrent: synchronous HyperBand must create every trial of a "

@@ -104,6 +104,12 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int],
             # A resumed study's earlier stops; a trial that runs again leaves this record.
             self.stops: dict[str, str] = json.loads(storage.read_text(STUDY_STOPS_FILE) or "{}")
 
+        def __getstate__(self) -> dict:
+            # Ray pickles the stopper into every snapshot of the experiment state: without
+            # Ray's trial list (40 KB a trial: 8 MB rewritten at each snapshot of a 200-trial
+            # study). A resumed study gets a new tracker (runner._restored_tuner).
+            return {**self.__dict__, "_trials": []}
+
         @property
         def stopped(self) -> Optional[str]:
             """Why the study ended before every trial ran, if it did."""

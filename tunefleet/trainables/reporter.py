@@ -1,6 +1,9 @@
 """What a trial reports after each epoch (the aggregate over its executions, with bookkeeping),
-and when it checkpoints: every ``output.checkpoint_every`` epochs, at its last epoch, and at
-every epoch that improves on its best objective so far, so the best epoch can be restored."""
+and when it checkpoints: at every epoch that improves on its best objective so far (so the best
+epoch can be restored), at its last epoch, and every epoch where the scheduler pauses and
+resumes trials (``output.checkpoint_every: auto``, see :func:`checkpoint_interval`), or every N
+epochs as the spec says. A FIFO/ASHA/median trial of 2 epochs that improves each epoch still
+writes 2 checkpoints; one of 20 writes those of its improvements and its last."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from .status import FAILURE_REASON_KEY, STOP_REASONS
 from .watchdog import Watchdog
 
 __all__ = ["Reporter", "ExecutionState", "ACTIVE_KEY", "TRAINED_KEY", "REPORTED_AT_KEY",
-           "FAILURE_ROW_REASONS", "report_failure"]
+           "FAILURE_ROW_REASONS", "report_failure", "checkpoint_interval",
+           "EVERY_EPOCH_SCHEDULERS"]
 
 ACTIVE_KEY = "active_hyperparameters"
 # Executions that trained this epoch: summed over every reported row (repeats after a retry or
@@ -30,6 +34,20 @@ TRAINED_KEY = "executions_trained"
 REPORTED_AT_KEY = "reported_at"
 # Stop reasons of a row that records a failure rather than a measured epoch.
 FAILURE_ROW_REASONS = STOP_REASONS[3:]
+# Schedulers that pause trials and resume them from their latest checkpoint (synchronous
+# HyperBand; PBT-like ones would too): a paused trial must lose no epoch, so every epoch is
+# checkpointed. The others only stop trials, which never resume.
+EVERY_EPOCH_SCHEDULERS = ("hyperband", "pbt")
+
+
+def checkpoint_interval(experiment: Experiment) -> Optional[int]:
+    """Epochs between routine checkpoints: ``output.checkpoint_every`` when a number; for
+    ``auto``, 1 under a scheduler that pauses trials, else None (only improvements of the
+    objective and the last epoch are checkpointed)."""
+    every = experiment.output.checkpoint_every
+    if every != "auto":
+        return int(every)
+    return 1 if experiment.scheduler.name in EVERY_EPOCH_SCHEDULERS else None
 
 
 class ExecutionState:
@@ -61,6 +79,7 @@ class Reporter:
         self.experiment, self.epochs, self.active = experiment, epochs, active
         self.watchdog = watchdog
         self.best = best  # the best objective so far (restored from a checkpoint)
+        self.every = checkpoint_interval(experiment)
         self.node_id = _node_id()  # a trial stays on its node until a retry moves it
 
     def _improves(self, value: float) -> bool:
@@ -105,7 +124,7 @@ class Reporter:
             float(metrics.get(exp.objective.metric, math.nan)))
         if improved:
             self.best = float(metrics[exp.objective.metric])
-        due = improved or bool(reason) or done % exp.output.checkpoint_every == 0
+        due = improved or bool(reason) or (self.every is not None and done % self.every == 0)
         if reason == STOP_REASONS[2] or not due:
             tune.report(metrics)
             return reason

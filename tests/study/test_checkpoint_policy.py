@@ -1,0 +1,146 @@
+"""Lean checkpoints in real studies: what each scheduler's trials checkpoint by default
+(output.checkpoint_every: auto), an explicit interval, and keep_checkpoints: best_trials
+(which deletes the checkpoints of finished trials that cannot be among the best, and leaves the
+best trial's for the report). The per-scheduler checks read the session's shared studies
+(tests/conftest.py); one small study of its own covers the rest."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tiny_spec
+from tunefleet import run
+from tunefleet.spec.sections import OutputSpec
+from tunefleet.study.pruning import CheckpointPruner
+
+
+def _rows(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()
+            if line.strip()]
+
+
+def _trial_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in Path(path).glob("trial_*") if (p / "result.json").exists())
+
+
+def _expected_auto(rows: list[dict], metric: str, mode: str) -> list[int]:
+    """Epochs that improve on the trial's best so far, and the one that ended it."""
+    best, due = None, []
+    for row in rows:
+        value = row.get(metric)
+        improved = value is not None and math.isfinite(value) and (
+            best is None or (value > best if mode == "max" else value < best))
+        if improved:
+            best = value
+        if improved or row.get("stop_reason"):
+            due.append(row["epoch"])
+    return due
+
+
+@pytest.mark.parametrize("fixture", ["asha_study", "breast_cancer_study"])
+def test_fifo_and_asha_checkpoint_at_improvements_and_the_end(request, fixture):
+    study = request.getfixturevalue(fixture)
+    objective = study.spec["objective"]
+    dirs = _trial_dirs(study.result.path)
+    assert len(dirs) >= 4
+    for trial_dir in dirs:
+        rows = _rows(trial_dir)
+        saved = [r["epoch"] for r in rows if r.get("checkpoint_dir_name")]
+        assert saved == _expected_auto(rows, objective["metric"], objective["mode"]), trial_dir
+    if fixture == "asha_study":  # 6 epochs: some epoch did not improve and wrote nothing
+        skipped = sum(len(_rows(d)) - sum(bool(r.get("checkpoint_dir_name")) for r in _rows(d))
+                      for d in dirs)
+        assert skipped > 0
+
+
+def test_hyperband_checkpoints_every_epoch(hyperband_study):
+    for trial_dir in _trial_dirs(hyperband_study.path):
+        rows = _rows(trial_dir)
+        assert rows and all(isinstance(r.get("checkpoint_dir_name"), str) for r in rows), trial_dir
+
+
+@pytest.fixture(scope="module")
+def best_trials_study(ray_local, tmp_path_factory):
+    """5 FIFO trials of 3 epochs on breast_cancer, checkpoint_every 2, keep_checkpoints
+    best_trials, val_loss minimised (continuous: no ties at the cut)."""
+    out = tmp_path_factory.mktemp("best_trials")
+    spec = tiny_spec(out, name="lean", data={"dataset": "breast_cancer"},
+                     model={"builder": "mlp", "params": {"layers": 1, "units": 8}},
+                     search={"algorithm": "random", "num_samples": 5, "seed": 4},
+                     objective={"metric": "val_loss", "mode": "min"},
+                     output={"storage": str(out / "results"), "checkpoint_every": 2,
+                             "keep_checkpoints": "best_trials"})
+    return run(spec)
+
+
+def test_an_explicit_interval_is_honoured(best_trials_study):
+    for trial_dir in _trial_dirs(best_trials_study.path):
+        rows = _rows(trial_dir)
+        assert [r["epoch"] for r in rows] == [1, 2, 3]
+        assert isinstance(rows[1].get("checkpoint_dir_name"), str)  # epoch 2: every 2 epochs
+        assert isinstance(rows[2].get("checkpoint_dir_name"), str)  # the last epoch
+
+
+def test_best_trials_keeps_the_top_trials_checkpoints_and_the_report_evaluates_the_best(
+        best_trials_study, tmp_path):
+    from tunefleet.reports import evaluate_best, load_study
+
+    dirs = _trial_dirs(best_trials_study.path)
+    assert len(dirs) == 5
+    best = {d.name: min(r["val_loss"] for r in _rows(d)) for d in dirs}
+    kept = sorted(d.name for d in dirs if any(d.glob("checkpoint_*")))
+    assert kept == sorted(sorted(best, key=best.__getitem__)[:OutputSpec.BEST_TRIALS_KEPT])
+    study = load_study(best_trials_study.path)
+    report = evaluate_best(study, tmp_path / "report")
+    assert report is not None and f"trial_{report.trial_id}" == min(best, key=best.__getitem__)
+    assert isinstance(report.metrics["accuracy"], float) and report.metrics["accuracy"] > 0.5
+
+
+class _FakeTrial:
+    def __init__(self, trial_id: str, status: str):
+        self.trial_id, self.status = trial_id, status
+
+
+def test_the_pruner_deletes_only_finished_trials_out_of_the_top(monkeypatch):
+    deleted: list[str] = []
+    monkeypatch.setattr("tunefleet.study.pruning._delete_checkpoints",
+                        lambda trial: deleted.append(trial.trial_id))
+    pruner = CheckpointPruner("val_accuracy", "max", keep=2)
+    trials = [_FakeTrial("a", "TERMINATED"), _FakeTrial("b", "RUNNING"),
+              _FakeTrial("c", "TERMINATED"), _FakeTrial("d", "PAUSED"),
+              _FakeTrial("e", "TERMINATED"), _FakeTrial("f", "ERROR")]
+    scores = {"a": 0.9, "b": 0.95, "c": 0.5, "d": 0.4, "e": 0.9, "f": 0.1}
+    for t in trials:
+        pruner.on_trial_result(0, trials, t, {"val_accuracy": scores[t.trial_id],
+                                              "stop_reason": ""})
+    # A failure row (NaN objective) changes no score.
+    pruner.on_trial_result(0, trials, trials[2], {"val_accuracy": math.nan,
+                                                  "stop_reason": "out_of_memory"})
+    assert pruner.prune(trials) == ["c"]  # a and e tie behind b: both stay; d, f not finished
+    assert deleted == ["c"]
+    trials[3].status = "TERMINATED"
+    assert pruner.prune(trials) == ["d"] and pruner.prune(trials) == []
+
+
+def test_the_failure_tracker_pickles_without_the_trial_list(tmp_path):
+    """Ray pickles the stopper into every experiment-state snapshot: Ray's list of trials, which
+    the tracker holds for its own use, must not go with it (it made a 200-trial study's
+    experiment_state file 12 MB, rewritten at every snapshot)."""
+    from ray import cloudpickle
+
+    from tunefleet.storage import study_storage
+    from tunefleet.study.failure_policy import FailureTracker
+
+    tracker = FailureTracker(study_storage(tmp_path / "study"), 3, None)
+    trials = [_FakeTrial(f"t{i}", "TERMINATED") for i in range(200)]
+    for t in trials:
+        t.payload = "x" * 10_000  # what a real Trial carries: results, storage, config
+    tracker.on_step_begin(0, trials)
+    assert tracker._trials is trials  # still there for the tracker itself
+    restored = cloudpickle.loads(cloudpickle.dumps(tracker))
+    assert restored._trials == [] and restored.max_consecutive == 3
+    assert len(cloudpickle.dumps(tracker)) < 100_000
