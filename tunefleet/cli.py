@@ -18,6 +18,8 @@ err = Console(stderr=True)
 out = Console()
 
 SetOption = typer.Option(None, "--set", help="Override a spec field: --set search.num_samples=8")
+VerboseOption = typer.Option(False, "--verbose", help="Show Ray Tune's own reporter (a result "
+                             "table per trial) instead of tunefleet's compact view.")
 
 
 def _fail(exc: SpecError) -> None:
@@ -39,7 +41,8 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
         overwrite: bool = typer.Option(False, help="Replace an existing study directory."),
         resume: bool = typer.Option(False, help="Continue the existing study directory of SPEC "
                                     "(as `tunefleet resume`); start it if there is none."),
-        report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end.")) -> None:
+        report: bool = typer.Option(True, help="Write the report (DIR/report/) at the end."),
+        verbose: bool = VerboseOption) -> None:
     """Run the study described by SPEC, print the best configuration, write the report."""
     from .storage import experiment_storage
     from .study.runner import as_experiment, resume as resume_study, run as run_study
@@ -53,9 +56,9 @@ def run(spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
             if experiment_storage(experiment).read_text("spec.yaml") is not None:
                 # --set and --address apply as to `tunefleet resume`: refused where they cannot.
                 _finish(resume_study(experiment_storage(experiment), _overrides(set_, address),
-                                     spec=experiment), report)
+                                     spec=experiment, verbose=verbose), report)
                 return
-        result = run_study(spec, _overrides(set_, address), overwrite=overwrite)
+        result = run_study(spec, _overrides(set_, address), overwrite=overwrite, verbose=verbose)
     except SpecError as exc:
         _fail(exc)
     _finish(result, report)
@@ -104,7 +107,8 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
                    None, "--set", help="Change the cluster, the failure policy, the time "
                    "budget, or add trials: --set search.num_samples=40 (only cluster.*, "
                    "failure.max_consecutive, search.num_samples, search.time_budget_s)."),
-               report: bool = typer.Option(True, help="Write the report at the end.")) -> None:
+               report: bool = typer.Option(True, help="Write the report at the end."),
+               verbose: bool = VerboseOption) -> None:
     """Continue a study whose driver died or was stopped, or add trials to a finished one
     (--set search.num_samples=N): finished trials are kept, the others continue from their
     last checkpoint, and the searcher and scheduler carry on. Its storage is read (and
@@ -112,7 +116,7 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
     from .study.runner import resume as resume_study
 
     try:
-        result = resume_study(study_dir, _overrides(set_, address))
+        result = resume_study(study_dir, _overrides(set_, address), verbose=verbose)
     except SpecError as exc:
         _fail(exc)
     _finish(result, report)

@@ -435,16 +435,53 @@ class FailureSpec(StrictModel):
 class OutputSpec(StrictModel):
     """Where results go: ``storage/<name>/``, ``storage`` being a path (local, or on a
     filesystem every node of a cluster mounts) or a URI (``s3://bucket/path``,
-    ``gs://bucket/path``); checkpoints every ``checkpoint_every`` epochs, keeping the
-    ``num_to_keep`` best (the latest is always kept too, for resuming)."""
+    ``gs://bucket/path``).
+
+    Checkpoints: ``checkpoint_every: auto`` checkpoints what the scheduler needs: every epoch
+    under HyperBand (it pauses trials and resumes them from their checkpoint), otherwise only
+    at an epoch that improves the trial's objective and at its last epoch; an integer N also
+    checkpoints every N epochs. Ray keeps the ``num_to_keep`` best of a trial's checkpoints
+    and always its latest, for resuming. ``keep_checkpoints: best_trials`` deletes the
+    checkpoints of finished trials that can no longer be among the study's
+    ``BEST_TRIALS_KEPT`` best."""
 
     renamed: ClassVar[dict[str, str]] = {"dir": "storage"}
+    BEST_TRIALS_KEPT: ClassVar[int] = 3
 
     storage: str = "results"
-    checkpoint_every: int = Field(1, ge=1)
+    checkpoint_every: Union[Literal["auto"], int] = "auto"
+    keep_checkpoints: Literal["all", "best_trials"] = "all"
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _auto_or_epochs(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                               and value >= 1):
+            return value
+        raise ValueError(f"checkpoint_every is auto or a whole number of epochs >= 1, got "
+                         f"{value!r}; use auto (what the scheduler needs) or e.g. 1")
 
     @field_validator("storage")
     @classmethod
     def _path_or_uri(cls, value: str) -> str:
         return check_location(value)
-    num_to_keep: int = Field(2, ge=1)
+    num_to_keep: int = Field(1, ge=1)
+    # Experiment trackers the study also logs to (tunefleet/study/trackers.py), by name.
+    known_trackers: ClassVar[tuple[str, ...]] = ("tensorboard", "mlflow", "wandb")
+    trackers: list[str] = Field(default_factory=list)
+
+    @field_validator("trackers", mode="before")
+    @classmethod
+    def _known_trackers(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)):
+            raise ValueError(f"trackers is a list of names, got {value!r}; write e.g. "
+                             f"trackers: [{', '.join(cls.known_trackers)}]")
+        valid = cls.known_trackers
+        for name in names:
+            if name not in valid:
+                raise ValueError(f"unknown tracker {name!r}; {suggest(str(name), list(valid))}"
+                                 f"valid: {', '.join(valid)}")
+            if list(names).count(name) > 1:
+                raise ValueError(f"{name!r} is listed twice; list each tracker once")
+        return list(names)

@@ -29,7 +29,10 @@ from .resume_rules import same_study as _same_study
 from .resume_rules import section_changes as _section_changes
 from ..spec import Experiment, SpecError, dump_yaml
 from ..storage import StudyStorage, experiment_storage, study_storage
+from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
 from .summary import StudyResult, summarize
+from .pruning import checkpoint_callbacks
+from .trackers import check_trackers, tracker_callbacks
 from ..trainables import train_trial
 from ..trainables.checks import check_experiment
 from ..trainables.keras_trainable import ship
@@ -147,6 +150,7 @@ def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
     _local_modules(experiment)
+    check_trackers(experiment)  # output.trackers' packages, before any data is loaded
     if experiment.data.dataset == "image_folder" and (experiment.model.hypermodel
                                                       or hypermodel is not None):
         raise SpecError("data.dataset", "an image folder streams to builders only; a "
@@ -217,7 +221,7 @@ def _num_samples(experiment: Experiment, prepared: Prepared) -> int:
 
 
 def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
-           max_concurrent: int, tracker: Any) -> Any:
+           max_concurrent: int, tracker: Any, console: Any = None) -> Any:
     from ray import tune
 
     hypermodel = prepared.space is not None
@@ -242,9 +246,10 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
         # failure_policy.py). fail_fast would end the study at the first error.
         failure_config=tune.FailureConfig(max_failures=experiment.failure.max_retries,
                                           fail_fast=False),
-        callbacks=[tracker],
+        callbacks=[tracker, *tracker_callbacks(experiment, storage), *filter(None, [console]),
+                   *checkpoint_callbacks(experiment)],
         stop=tracker,
-        verbose=1,
+        verbose=1 if console is None else 0,  # the console replaces Ray's reporter
     )
     space = {} if hypermodel else to_ray_space(experiment)
     return tune.Tuner(_trainable(experiment, prepared), param_space=space,
@@ -252,13 +257,15 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
 
 
 def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any,
-         extra: dict[str, Any], tracker: Any, earlier: Optional[str] = None) -> StudyResult:
+         extra: dict[str, Any], tracker: Any, earlier: Optional[str] = None,
+         console: Any = None) -> StudyResult:
     """Run the tuner, then summarise the study from what it wrote (reports/load.py's reading).
     Ray ends the run on a first Ctrl-C itself and returns; a second one raises here.
     ``earlier``: why the failure policy stopped the study before it was resumed."""
     started = time.perf_counter()
     try:
-        tuner.fit()
+        with quiet_ray_output(console):
+            tuner.fit()
     except KeyboardInterrupt:
         tracker.interrupt()
         raise
@@ -281,7 +288,8 @@ def _quiet_ray_warnings() -> None:
 
 def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]] = None, *,
         overwrite: bool = False, data: Union[RawData, Dataset, None] = None,
-        hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None) -> StudyResult:
+        hypermodel: Any = None, fit_kwargs: Optional[dict[str, Any]] = None,
+        verbose: bool = False) -> StudyResult:
     """Validate, start or join Ray, run every trial, and return the finished study.
 
     ``data`` (see :func:`tunefleet.data.arrays_as_raw`) supplies arrays for ``dataset: arrays``;
@@ -289,10 +297,13 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
     ``fit_kwargs`` what ``tuner.search`` passes to every ``HyperModel.fit`` besides the data and
     epochs (``callbacks``, ``class_weight``, ``sample_weight`` aligned with the training rows,
     ...): given (even ``{}``), trials call ``fit`` once per execution as KerasTuner does.
-    Every input problem raises :class:`SpecError` before any training starts.
+    Every input problem raises :class:`SpecError` before any training starts. Progress shows
+    in tunefleet's compact console (study/console.py); ``verbose=True`` shows Ray Tune's own
+    reporter instead.
     """
     experiment = as_experiment(spec, overrides)
-    prepared = prepare(experiment, data, hypermodel, fit_kwargs)
+    with startup_lines_filtered(not verbose):  # TensorFlow's start-up lines, in this process
+        prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     storage = _check_study_dir(experiment, overwrite)
     _quiet_ray_warnings()
     cluster = connect(experiment)
@@ -312,15 +323,16 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         max_concurrent = planned_concurrency(experiment, cluster)
         tracker = FailureTracker(storage, experiment.failure.max_consecutive,
                                  experiment.search.time_budget_s)
-        tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker)
+        console = console_for(experiment, storage, tracker, verbose)
+        tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker, console)
         return _fit(tuner, experiment, storage, cluster,
-                    {"max_concurrent_trials": max_concurrent or None}, tracker)
+                    {"max_concurrent_trials": max_concurrent or None}, tracker, console=console)
     finally:
         disconnect(cluster)
 
 
 def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
-                    tracker: Any, search_alg: Any = None) -> Any:
+                    tracker: Any, search_alg: Any = None, console: Any = None) -> Any:
     """Ray Tune's restore, with this run's failure policy: Ray restores the run's callbacks
     and stopper from the study's state, where the old tracker writes to where the study was
     and reports its stop to nobody. ``search_alg``, if given, replaces the study's own search
@@ -336,7 +348,9 @@ def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Pr
                         experiment.cluster.address, fix="run `tunefleet resume` on the "
                         "cluster (--address auto), or submit it as a job")
     run_config = local.get_run_config()
-    run_config.callbacks = [tracker]
+    run_config.callbacks = [tracker, *tracker_callbacks(experiment, tracker.storage),
+                            *filter(None, [console]), *checkpoint_callbacks(experiment)]
+    run_config.verbose = 1 if console is None else 0
     run_config.stop = tracker
     run_config.failure_config = tune.FailureConfig(
         max_failures=experiment.failure.max_retries, fail_fast=False)
@@ -348,7 +362,7 @@ def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Pr
 def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[str]] = None, *,
            data: Union[RawData, Dataset, None] = None, hypermodel: Any = None,
            spec: Optional[Experiment] = None,
-           fit_kwargs: Optional[dict[str, Any]] = None) -> StudyResult:
+           fit_kwargs: Optional[dict[str, Any]] = None, verbose: bool = False) -> StudyResult:
     """Continue a study whose driver died or was stopped (Ray Tune's restore), or add trials to
     it: finished trials are kept, unfinished ones continue from their last checkpoint, and the
     searcher and scheduler carry on from their saved state. ``location`` is the study's
@@ -358,7 +372,7 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
     (× the grid for grid search), the same number adds none, a smaller one is refused; anything
     else is refused. ``spec``, the spec the caller meant to run, must match the study's own
     except in those fields; ``data``/``hypermodel``/``fit_kwargs`` as for :func:`run`, when the study was
-    started with Python objects rather than names."""
+    started with Python objects rather than names; ``verbose`` as for :func:`run`."""
     from ray import tune
 
     from ..spec import apply_overrides
@@ -398,7 +412,8 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
     if earlier and earlier.startswith(INTERRUPTED):
         earlier = None
     reopen = budget_spent(earlier)
-    prepared = prepare(experiment, data, hypermodel, fit_kwargs)
+    with startup_lines_filtered(not verbose):
+        prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     _quiet_ray_warnings()
     cluster = connect(experiment)
     try:
@@ -415,7 +430,9 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
             max_concurrent = planned_concurrency(experiment, cluster)
             search_alg = continued(_searcher(experiment, prepared, max_concurrent),
                                    _num_samples(experiment, prepared), reopen)
-        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg)
-        return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier)
+        console = console_for(experiment, storage, tracker, verbose)
+        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg, console)
+        return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier,
+                    console=console)
     finally:
         disconnect(cluster)
