@@ -1,10 +1,10 @@
-"""Run by tests/cluster/test_node_local_storage.py in its own process: a real Ray cluster on
-127.0.0.1 whose worker node runs in its own mount namespace, where the study's storage
-directory is covered by an empty tmpfs, so that node cannot see what the driver writes there
-(as a node's local disk would not). A study using that directory must be refused before any
+"""Run by tests/cluster/scenarios.py for test_node_local_storage.py (or alone, as below): a real
+Ray cluster on 127.0.0.1 whose worker node runs in its own mount namespace, where the study's
+storage directory is covered by an empty tmpfs, so that node cannot see what the driver writes
+there (as a node's local disk would not). A study using that directory must be refused before any
 trial starts; a directory every node sees must pass the same check.
 
-    python blind_node.py main OUT_DIR          the test: prints RESULT {json}
+    python blind_node.py main OUT_DIR          the scenario: prints RESULT {json}
     python blind_node.py worker GCS_ADDRESS    the blind node (started by main under unshare)
 """
 

@@ -6,9 +6,6 @@ a GPU gets its memory limit."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +14,6 @@ import pytest
 from tests.conftest import tiny_spec
 from tunefleet import run
 from tunefleet.cluster.devices import gpu_memory_limit_mb
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _results(study: Path) -> pd.DataFrame:
@@ -29,41 +24,19 @@ def _results(study: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-PACKED_DRIVER = """
-import json, sys
-from pathlib import Path
-from tunefleet import run
-from tunefleet.cluster.devices import driver_gpus_hidden
-from tests.conftest import tiny_spec
-spec = tiny_spec(Path(sys.argv[1]), name="gpus", search={"algorithm": "grid"},
-                 search_space={"dropout": {"type": "grid", "values": [0.0, 0.1, 0.2, 0.3]}},
-                 train={"epochs": 1, "batch_size": 64},
-                 resources={"cpu": 0.5, "gpu": 0.5},
-                 cluster={"num_cpus": 2, "num_gpus": 2})
-before = driver_gpus_hidden()
-result = run(spec)  # its checks build models and train: TensorFlow has run ops by now
-import tensorflow as tf
-print("RESULT " + json.dumps({"before": before, "hidden": driver_gpus_hidden(),
-                              "gpus": len(tf.config.get_visible_devices("GPU")),
-                              "finished": result.finished}))
-"""
-
-
 @pytest.mark.slow
-def test_half_gpu_trials_are_packed_two_per_declared_gpu_and_the_driver_hides_them(tmp_path):
+def test_half_gpu_trials_are_packed_two_per_declared_gpu_and_the_driver_hides_them(
+        cluster_scenarios):
     """A fresh driver process runs a study with 2 GPUs declared to its embedded Ray (the
-    session's has none). Ray packs the half-GPU trials two to a GPU. The driver's checks built
-    models, and TensorFlow would have mapped every visible GPU's memory at their first op:
-    prepare() hid the GPUs from it (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray
-    would inherit) before that, and the study still passed its checks."""
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", PACKED_DRIVER, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-2000:]
-    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+    session's has none): scenarios.py's ``gpus``, first in the process conftest.py starts.
+    Ray packs the half-GPU trials two to a GPU. The driver's checks built models, and
+    TensorFlow would have mapped every visible GPU's memory at their first op: prepare() hid
+    the GPUs from it (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray would
+    inherit) before that, and the study still passed its checks."""
+    tmp_path, outcome = cluster_scenarios.result("gpus")
     assert outcome == {"before": None, "hidden": True, "gpus": 0, "finished": 4}
-    assert "already holds" not in proc.stderr  # no GPU held on this machine: no warning
+    # No GPU held on this machine: no warning (from this process's scenarios, all of them).
+    assert "already holds" not in cluster_scenarios.proc.stderr
     study = tmp_path / "results" / "gpus"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["cluster"]["max_concurrent_trials"] == 4  # 2 GPUs / 0.5, 2 CPUs / 0.5

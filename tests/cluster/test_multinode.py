@@ -4,25 +4,13 @@ checkpoints on the other node, and no result is lost."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_a_killed_worker_node_loses_no_trial(tmp_path):
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "multinode_study.py"),
-                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+def test_a_killed_worker_node_loses_no_trial(cluster_scenarios):
+    _, outcome = cluster_scenarios.result("multinode")  # multinode_study.py, in conftest's run
     killed, trials, nodes = outcome["killed"], outcome["trials"], outcome["nodes"]
     assert killed, "no trial ran on the node to kill"
     # Trials landed on both worker nodes.

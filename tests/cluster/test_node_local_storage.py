@@ -5,41 +5,17 @@ directory both nodes see passes the same check."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _can_make_a_mount_namespace() -> str:
-    """'' if `unshare` can give a process its own mounts here, else why not."""
-    try:
-        probe = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
-                                "mount -t tmpfs probe /mnt"], capture_output=True, text=True,
-                               timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    return "" if probe.returncode == 0 else probe.stderr.strip()[:200]
-
-
-def test_a_node_local_storage_path_is_refused_with_the_node_named(tmp_path):
-    why = _can_make_a_mount_namespace()
+def test_a_node_local_storage_path_is_refused_with_the_node_named(cluster_scenarios):
+    why = cluster_scenarios.blind_skipped
     if why:
         pytest.skip(f"this machine cannot give a Ray node its own mounts, so no node can be "
                     f"made blind to a path (unshare: {why})")
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "blind_node.py"),
-                           "main", str(tmp_path)], env=env, capture_output=True, text=True,
-                          timeout=300)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+    tmp_path, outcome = cluster_scenarios.result("blind")  # blind_node.py, in conftest's run
     assert outcome["nodes"] == 2
     assert outcome["autoscaler"] == "None"  # a fixed cluster: nothing to plan beyond it
     local = tmp_path / "node-local"

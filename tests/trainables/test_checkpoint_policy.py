@@ -1,7 +1,7 @@
 """When a trial checkpoints (output.checkpoint_every): at improvements of the objective and at
 its last epoch, every epoch under a scheduler that pauses trials (HyperBand), or every N epochs
 when the spec says N. The Reporter is driven epoch by epoch with a real Keras model; only
-``tune.report`` is captured (this is the reporter's unit test; tests/study/test_checkpoint_policy.py
+``tune.report`` is captured (this is the reporter's unit test; tests/study/test_kept_checkpoints.py
 checks the same in real studies)."""
 
 from __future__ import annotations
