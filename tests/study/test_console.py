@@ -101,7 +101,7 @@ def test_hyperparameters_are_shown_without_the_trial_seed():
     assert row.config == {"units": 16, "optimizer/name": "adam", "optimizer/lr": 0.001}
     # A conditional (hypermodel) trial shows only the hyperparameters it used.
     progress.result("a", {"epoch": 2, "val_accuracy": 0.6,
-                          "active_hyperparameters": ["units"]})
+                          "active_hyperparameters": "units"})  # as the reporter writes it
     assert progress.view(now=102.0).top[0].config == {"units": 16}
 
 

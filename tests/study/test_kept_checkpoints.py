@@ -126,6 +126,35 @@ def test_the_pruner_deletes_only_finished_trials_out_of_the_top(monkeypatch):
     assert pruner.prune(trials) == ["d"] and pruner.prune(trials) == []
 
 
+def test_a_resumed_studys_pruner_keeps_trials_it_has_no_score_for(monkeypatch):
+    """After a resume, trials that finished before it report nothing again: the pruner does
+    not know their scores, so it never deletes their checkpoints (one may be the best)."""
+    deleted: list[str] = []
+    monkeypatch.setattr("tunefleet.study.pruning._delete_checkpoints",
+                        lambda trial: deleted.append(trial.trial_id))
+    pruner = CheckpointPruner("val_loss", "min", keep=1)
+    earlier = [_FakeTrial(name, "TERMINATED") for name in ("old_best", "old_other")]
+    new = [_FakeTrial(f"new{i}", "TERMINATED") for i in range(4)]
+    for i, t in enumerate(new):
+        pruner.on_trial_result(0, new, t, {"val_loss": 1.0 + i, "epoch": 1, "stop_reason": ""})
+    assert pruner.prune(earlier + new) == ["new1", "new2", "new3"]
+    assert deleted == ["new1", "new2", "new3"]  # the earlier trials keep theirs
+
+
+def test_an_epoch_repeated_after_a_retry_counts_with_its_latest_value(monkeypatch):
+    """As in the summary: a retried trial's epoch 2 measured again replaces the first value."""
+    monkeypatch.setattr("tunefleet.study.pruning._delete_checkpoints", lambda trial: None)
+    pruner = CheckpointPruner("val_accuracy", "max", keep=1)
+    a, b = _FakeTrial("a", "TERMINATED"), _FakeTrial("b", "TERMINATED")
+    for epoch, value in ((1, 0.5), (2, 0.99), (2, 0.6)):  # epoch 2 again, after a retry
+        pruner.on_trial_result(0, [a, b], a, {"val_accuracy": value, "epoch": epoch,
+                                              "stop_reason": ""})
+    pruner.on_trial_result(0, [a, b], b, {"val_accuracy": 0.8, "epoch": 1, "stop_reason": ""})
+    assert pruner.scores == {"a": 0.6, "b": 0.8}
+    assert isinstance(pruner.scores["a"], float)
+    assert pruner.prune([a, b]) == ["a"]
+
+
 def test_the_failure_tracker_pickles_without_the_trial_list(tmp_path):
     """Ray pickles the stopper into every experiment-state snapshot: Ray's list of trials, which
     the tracker holds for its own use, must not go with it (it made a 200-trial study's

@@ -36,7 +36,6 @@ STARTUP_NOISE_PATTERN = "|".join([
     r"TF-TRT Warning: Could not find TensorRT",
     r"Could not find cuda drivers on your machine",
     r"successful NUMA node read from SysFS",
-    r"triggered tf\.function retracing",
 ])
 STARTUP_NOISE = re.compile(STARTUP_NOISE_PATTERN)
 

@@ -129,8 +129,11 @@ class StudyProgress:
             return  # a failure's row: it records why the trial ended, it measured nothing
         if trial.status in ("pending", "paused"):
             trial.status = "running"
-        if ACTIVE_KEY in result and isinstance(result[ACTIVE_KEY], (list, tuple)):
-            active = set(result[ACTIVE_KEY])  # a conditional space: only what the trial used
+        active_names = result.get(ACTIVE_KEY)
+        if isinstance(active_names, str):  # as the reporter writes it: "units,dropout"
+            active_names = [name for name in active_names.split(",") if name]
+        if isinstance(active_names, (list, tuple)):
+            active = set(active_names)  # a conditional space: only what the trial used
             trial.config = {k: v for k, v in trial.config.items() if k in active}
         value = _number(result.get(self.objective))
         if result.get("stop_reason") == NAN_LOSS:

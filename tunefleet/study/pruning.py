@@ -7,8 +7,10 @@ checkpoints go once ``OutputSpec.BEST_TRIALS_KEPT`` other trials, of any status,
 scores only improve, so it can never climb back into the top. Trials that are running, paused,
 pending or errored keep theirs (a resumed study continues them), as do the top few: the best
 one is the one the report evaluates, and the next ones are what ``get_best_models(n)`` of the
-KerasTuner drop-in or a comparison of the leaders restores. A study resumed later knows only
-the scores it sees again, which can only keep more.
+KerasTuner drop-in or a comparison of the leaders restores. An epoch repeated after a retry
+counts with its latest value, as in the summary. A study resumed later knows only the scores
+it sees again: a trial that finished before the resume has no score here and is never
+pruned (it may be one of the best), which can only keep more.
 """
 
 from __future__ import annotations
@@ -32,8 +34,14 @@ class CheckpointPruner:
 
     def __init__(self, metric: str, mode: str, keep: int):
         self.metric, self.mode, self.keep = metric, mode, int(keep)
-        self.scores: dict[str, float] = {}
+        self.epochs: dict[str, dict[int, float]] = {}  # trial -> epoch -> latest value
         self.pruned: set[str] = set()
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Each trial's best objective over its epochs (an epoch's latest value)."""
+        pick = max if self.mode == "max" else min
+        return {trial: pick(values.values()) for trial, values in self.epochs.items() if values}
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.mode == "max" else a < b
@@ -45,13 +53,14 @@ class CheckpointPruner:
             return  # no measured epoch, or weights lost (NaN loss): never the best
         try:
             value = float(result.get(self.metric, math.nan))
+            epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         except (TypeError, ValueError):
             return
-        if not math.isfinite(value):
-            return
-        best = self.scores.get(trial.trial_id)
-        if best is None or self._better(value, best):
-            self.scores[trial.trial_id] = value
+        values = self.epochs.setdefault(trial.trial_id, {})
+        if math.isfinite(value):
+            values[epoch] = value  # a repeated epoch (after a retry): its latest value
+        else:
+            values.pop(epoch, None)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.prune(trials)
@@ -61,18 +70,19 @@ class CheckpointPruner:
 
     def prune(self, trials: list) -> list[str]:
         """Delete what can go now; return the ids of the trials pruned by this call."""
-        ranked = list(self.scores.values())
+        scores = self.scores
+        ranked = list(scores.values())
         if len(ranked) <= self.keep:
             return []
         pruned = []
         for trial in trials:
             if trial.trial_id in self.pruned or trial.status != "TERMINATED":
                 continue
-            score = self.scores.get(trial.trial_id)
+            score = scores.get(trial.trial_id)
+            if score is None:  # not seen in this run (finished before a resume): may be the best
+                continue
             # Out of the top once `keep` others are strictly better (a tie stays).
-            better = len(ranked) if score is None else sum(self._better(s, score)
-                                                           for s in ranked)
-            if better < self.keep:
+            if sum(self._better(s, score) for s in ranked) < self.keep:
                 continue
             _delete_checkpoints(trial)
             self.pruned.add(trial.trial_id)

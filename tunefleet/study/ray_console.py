@@ -246,7 +246,8 @@ class _Drop(logging.Filter):
 # trial error (the console prints its last line and the path of its error.txt) and the list of
 # trials that did not complete (the summary has them).
 _REPLACED = {"ray.tune.execution.tune_controller": ("Trial task failed for trial",),
-             "ray.tune.tune": ("Trials did not complete",)}
+             # Ctrl-C: tunefleet says how to resume (`tunefleet resume DIR`), not Tuner.restore.
+             "ray.tune.tune": ("Trials did not complete", "Experiment has been interrupted")}
 
 
 @contextmanager
@@ -317,5 +318,6 @@ def console_for(experiment: Any, storage: Any, tracker: Any, verbose: bool) -> A
     if verbose:
         return None
     return study_console(experiment.name, experiment.objective.metric,
-                         experiment.objective.direction, experiment.train.epochs, storage,
+                         experiment.objective.direction,
+                         min(experiment.max_epochs, experiment.epoch_budget), storage,
                          stops=lambda: tracker.stops)

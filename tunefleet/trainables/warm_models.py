@@ -11,7 +11,10 @@ learning rate — from a fresh build of its own configuration and seed. Building
 model is cheap; tracing is what is saved. The trial then trains exactly as on a fresh model.
 
 Kept only for builder models on the TensorFlow backend, on one device, in full precision; a
-model whose trial raised is never kept.
+model whose trial raised is never kept. A layer of your own that draws random numbers without
+a seed generator of its own (``keras.random.*(seed=None)``) uses Keras' global one, whose
+state the traced graph holds: such a model continues that state rather than starting from the
+trial's seed; ``resources.reuse_processes: false`` builds every trial anew.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from ..spec import Experiment
 
 __all__ = ["WarmModels", "MAX_KEPT"]
 
-# Architectures kept per process, least recently used dropped first: a search over a few
-# widths or depths keeps each warm; the models are those the trials train anyway.
+# Models kept per process (over all architectures; a trial of N executions keeps N), least
+# recently used architecture dropped first: a search over a few widths or depths keeps each
+# warm, and memory stays bounded with many executions per trial.
 MAX_KEPT = 4
 # Train settings a trial may change without touching the compiled graph (the learning rate is
 # an optimizer variable; batch sizes share the traced function after one retrace).
@@ -69,8 +73,10 @@ class WarmModels:
             return
         _KEPT[self.key] = [t.model for t in self.trials]
         _KEPT.move_to_end(self.key)
-        while len(_KEPT) > MAX_KEPT:
+        while sum(len(models) for models in _KEPT.values()) > MAX_KEPT and len(_KEPT) > 1:
             _KEPT.popitem(last=False)
+        if sum(len(models) for models in _KEPT.values()) > MAX_KEPT:
+            _KEPT.clear()  # one trial with more executions than MAX_KEPT: keep none
         self.trials = []
 
 
