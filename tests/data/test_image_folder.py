@@ -19,7 +19,9 @@ import pytest
 from tests.conftest import ROOT, tiny_spec
 from tunefleet import SpecError
 from tunefleet.data import (ImageFolderData, ImageFolderFeed, TrainingData, load_dataset,
-                            load_test_split, save_test_split)
+                            load_raw_test_rows, load_test_split, save_test_split)
+from tunefleet.data.image_folder import (REPORT_DATA_PATH_ENV, ImageFolderUnreadable,
+                                         resolve_root)
 from tunefleet.spec import Experiment
 from tunefleet.spec.sections import DataSpec
 from tunefleet.study.runner import as_experiment, prepare
@@ -90,6 +92,80 @@ def test_listing_splits_files_by_seed_and_reads_no_image(flat_folder, tmp_path):
         for i in range(10):
             (tmp_path / name / f"{i}.png").write_bytes(b"not a png")
     assert len(_listed(tmp_path).training.train) == 12  # 60% of 20
+
+
+def test_a_symlinked_folder_keeps_its_link_path(tmp_path, monkeypatch):
+    """A shared mount reached through a link (which may point elsewhere on other nodes) is
+    recorded as the link, made absolute and ``~``-expanded, never followed."""
+    real = make_folder(tmp_path / "mounts" / "node_a" / "images", per_class=4)
+    link = tmp_path / "shared"
+    link.symlink_to(real, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for given in ("shared", "~/shared", str(link), "./mounts/../shared/"):
+        assert resolve_root(given) == str(link), given
+    assert os.path.realpath(link) == str(real) != str(link)
+    assert resolve_root("gs://bucket/images/") == "gs://bucket/images"  # a URI as it is
+    # What spec.yaml records (as_experiment) and what the trials are sent.
+    spec = tiny_spec(tmp_path, data=folder_spec(Path("shared")))
+    experiment = as_experiment(spec)
+    assert isinstance(experiment.data.path, str) and experiment.data.path == str(link)
+    listed = _listed("shared", test_fraction=0.25, validation_fraction=0.25)
+    assert listed.training.root == str(link) and len(listed.training.train) == 6
+
+
+def test_an_unreadable_test_folder_says_where_and_how_to_point_the_report_at_it(
+        tmp_path, monkeypatch):
+    make_folder(tmp_path / "images", per_class=6, test=2)
+    save_test_split(_listed(tmp_path / "images"), tmp_path / "data")
+    (tmp_path / "images").rename(tmp_path / "moved")
+    monkeypatch.delenv(REPORT_DATA_PATH_ENV, raising=False)
+    with pytest.raises(ImageFolderUnreadable,
+                       match=rf"^data\.path: the test split could not be read.*got "
+                             rf"'{re.escape(str(tmp_path / 'images'))}'\. Make that folder "
+                             rf"readable at that path.*{REPORT_DATA_PATH_ENV}=/where/it/is/now "
+                             "tunefleet report STUDY_DIR$"):
+        load_test_split(tmp_path / "data")
+    assert issubclass(ImageFolderUnreadable, SpecError)
+    monkeypatch.setenv(REPORT_DATA_PATH_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(ImageFolderUnreadable, match=rf"^{REPORT_DATA_PATH_ENV}: is not a folder "
+                       rf"that can be read here \(the study's image folder was .*images\)"):
+        load_test_split(tmp_path / "data")
+    monkeypatch.setenv(REPORT_DATA_PATH_ENV, str(tmp_path / "moved"))
+    images, labels, _ = load_test_split(tmp_path / "data")
+    x = np.concatenate([b.numpy() for b in images])
+    assert x.shape == (6, 16, 16, 1) and x.dtype == np.float32 and list(labels) == [0, 0, 1, 1, 2, 2]
+    rows = load_raw_test_rows(tmp_path / "data")
+    assert rows[0] == f"{tmp_path / 'moved'}/test/d0/0000.png" and os.path.isfile(rows[0])
+
+
+def test_hypermodel_studies_ship_float32_inputs_and_builder_studies_uint8(tmp_path):
+    """A hypermodel's fit takes arrays: its trials get the float32 inputs Ray shares among a
+    node's trials (no float32 copy per trial); a builder's tf.data pipeline scales uint8 per
+    batch. The driver's probe and check cut rows before scaling."""
+    from tunefleet.trainables.fit_contract import fit_call
+    from tunefleet.trainables.hypermodel import probe_hypermodel, resolve_hypermodel
+
+    builder = prepare(as_experiment(tiny_spec(tmp_path)))
+    shipped = builder.dataset.training
+    assert shipped.stored_x_train.dtype == np.uint8 and shipped.scale == 1 / 16
+    hyper = prepare(as_experiment(tiny_spec(
+        tmp_path, model={"hypermodel": "tests.hypermodels:FitXY"}, search_space={},
+        train={"epochs": 1})))
+    shipped = hyper.dataset.training
+    assert isinstance(shipped, TrainingData) and shipped.scale is None
+    assert shipped.stored_x_train.dtype == np.float32 and shipped.stored_x_val.dtype == np.float32
+    assert shipped.x_train is shipped.stored_x_train  # what a trial reads: no copy
+    assert np.array_equal(shipped.x_val, builder.dataset.training.x_val)  # the same inputs
+    assert len(pickle.dumps(shipped)) > 3.5 * len(pickle.dumps(builder.dataset.training))
+
+    compact = load_dataset(DataSpec(dataset="digits")).training
+    probe_hypermodel(resolve_hypermodel("tests.hypermodels:FitXY"), {}, compact)
+    (x, y), kwargs = fit_call(compact, None, {}, 1, [], rows=5)
+    assert compact._inputs == {}  # no full float32 split was made in the driver
+    assert x.dtype == np.float32 and x.shape == (5, 8, 8, 1) and y.shape == (5,)
+    assert kwargs["validation_data"][0].dtype == np.float32
+    assert np.array_equal(x, compact.x_train[:5])
 
 
 def test_train_validation_test_folders_are_kept(tmp_path):
@@ -246,11 +322,11 @@ def test_report_test_split_streams_from_the_folder(tmp_path):
 
 @pytest.mark.slow
 def test_image_folder_study_trains_and_its_report_scores_the_streamed_test_split(
-        ray_local, tmp_path):
+        ray_local, tmp_path, monkeypatch):
     from PIL import Image
 
     from tunefleet import run
-    from tunefleet.reports import evaluate_best, load_study
+    from tunefleet.reports import build_study_report, evaluate_best, load_study
 
     folder = make_folder(tmp_path / "digits", per_class=100, test=20)
     spec = tiny_spec(tmp_path, name="image_folder",
@@ -289,6 +365,22 @@ def test_image_folder_study_trains_and_its_report_scores_the_streamed_test_split
     assert retrained is not None and retrained.n_test == 60
     assert retrained.source.startswith("retrained on train+validation")
     assert retrained.metrics["accuracy"] > 0.5
+    # The folder moves (or the study is copied off the cluster): the report still writes
+    # its tables, analyses and figures, and says why the test split is missing.
+    folder.rename(tmp_path / "moved")
+    monkeypatch.delenv(REPORT_DATA_PATH_ENV, raising=False)
+    report = build_study_report(study, tmp_path / "moved_report")
+    assert report.test is None and not (tmp_path / "moved_report" / "test_metrics.json").exists()
+    assert str(folder) in report.test_note and REPORT_DATA_PATH_ENV in report.test_note
+    text = (tmp_path / "moved_report" / "report.md").read_text()
+    assert "Not evaluated: data.path: the test split could not be read" in text
+    assert str(folder) in text and f"{REPORT_DATA_PATH_ENV}=/where/it/is/now" in text
+    assert "curves" in report.figures and report.figures["curves"].is_file()
+    assert report.files["trials"].is_file() and (tmp_path / "moved_report" / "importance.csv").is_file()
+    monkeypatch.setenv(REPORT_DATA_PATH_ENV, str(tmp_path / "moved"))  # where it is now
+    found = evaluate_best(study, tmp_path / "override_report", retrain=True)  # reads all splits
+    assert found is not None and found.n_test == 60 and found.metrics["accuracy"] > 0.5
+    assert found.source.startswith("retrained on train+validation")
 
 
 BIG_STUDY = textwrap.dedent("""

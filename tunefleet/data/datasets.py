@@ -46,6 +46,10 @@ class TrainingData:
     and the model inputs are ``float32(pixels) * scale``: computed by the trial's ``tf.data``
     pipeline per batch (epoch_data.py), or here on first access of ``x_train``/``x_val``.
     Without ``scale`` the stored arrays are the model inputs.
+
+    Only a builder's trials scale per batch: a hypermodel's ``fit`` takes arrays, so its study
+    ships :meth:`as_inputs` (float32 in the object store, shared zero-copy by a node's trials)
+    rather than have each trial build and keep a float32 copy of its own.
     """
 
     def __init__(self, info: DataInfo, x_train: np.ndarray, y_train: np.ndarray,
@@ -63,6 +67,23 @@ class TrainingData:
         if name not in self._inputs:
             self._inputs[name] = image_inputs(stored, self.scale)
         return self._inputs[name]
+
+    def model_inputs(self, stored: np.ndarray) -> np.ndarray:
+        """Model inputs of some stored rows (``stored_x_train[:8]``, say), computed for just
+        those rows and not kept: what a caller that needs a few rows uses."""
+        return stored if self.scale is None else image_inputs(stored, self.scale)
+
+    def as_inputs(self) -> "TrainingData":
+        """The same splits with the model inputs stored (float32 for compact images; ``self``
+        when they already are): what a hypermodel study ships to its trials."""
+        if self.scale is None:
+            return self
+        train, val = (self._inputs.get(name) for name in ("train", "val"))  # none made twice
+        return TrainingData(self.info,
+                            self.model_inputs(self.stored_x_train) if train is None else train,
+                            self.y_train,
+                            self.model_inputs(self.stored_x_val) if val is None else val,
+                            self.y_val)
 
     @property
     def x_train(self) -> np.ndarray:
@@ -88,6 +109,12 @@ class Dataset:
     @property
     def info(self) -> DataInfo:
         return self.training.info
+
+    def with_array_inputs(self) -> "Dataset":
+        """This dataset with the training splits stored as model inputs (see
+        :meth:`TrainingData.as_inputs`): for a hypermodel, whose ``fit`` takes arrays."""
+        as_inputs = getattr(self.training, "as_inputs", None)  # an image folder has no arrays
+        return self if as_inputs is None else replace(self, training=as_inputs())
 
 
 def _digits():
@@ -364,11 +391,12 @@ def load_test_split(directory: Path) -> tuple[Any, np.ndarray, dict]:
 def load_raw_test_rows(directory: Path) -> Any:
     """The test rows as read, for a model that takes raw rows: CSV rows (pandas, the label
     column included), an array of raw examples, or an image folder's test files (paths)."""
-    from .image_folder import IMAGE_FOLDER_FILE
+    from .image_folder import IMAGE_FOLDER_FILE, report_root
 
     if (directory / IMAGE_FOLDER_FILE).is_file():
         meta = json.loads((directory / IMAGE_FOLDER_FILE).read_text())
-        return np.asarray([f"{meta['root'].rstrip('/')}/{f}" for f in meta["files"]])
+        root = report_root(meta["root"])
+        return np.asarray([f"{root.rstrip('/')}/{f}" for f in meta["files"]])
     if (directory / TEST_ROWS_FILE).is_file():
         import pandas as pd
 

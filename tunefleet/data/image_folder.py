@@ -33,13 +33,20 @@ from .preprocessing import Preprocessing
 
 __all__ = ["IMAGE_EXTENSIONS", "FileSplit", "ImageFolderData", "ImageFolderFeed",
            "list_image_folder", "save_image_folder_test", "load_image_folder_test",
-           "IMAGE_FOLDER_FILE"]
+           "IMAGE_FOLDER_FILE", "ImageFolderUnreadable", "REPORT_DATA_PATH_ENV", "report_root",
+           "resolve_root"]
 
 # The files image_dataset_from_directory takes (Keras' ALLOWLIST_FORMATS).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 SPLIT_FOLDERS = ("train", "validation", "test")
 IMAGE_FOLDER_FILE = "image_folder.json"  # the test split's files, beside info.json
+REPORT_DATA_PATH_ENV = "TUNEFLEET_REPORT_DATA_PATH"  # the report's image folder, if moved
 SCALE = 1.0 / 255.0
+
+
+class ImageFolderUnreadable(SpecError):
+    """The image folder a study streamed from cannot be read where its report runs (the
+    report notes it and writes everything else)."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,20 @@ def _is_uri(path: str) -> bool:
 
 
 def resolve_root(path: str) -> str:
-    """``data.path`` made absolute against the driver's working directory (a URI as it is)."""
+    """``data.path`` made absolute against the driver's working directory (a URI as it is).
+    Symbolic links are kept, not followed: a shared mount reached through a link (the same
+    link on every node) may point somewhere else on each node."""
     if _is_uri(path):
         return path.rstrip("/")
-    return str(Path(path).expanduser().resolve())
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def report_root(recorded: str) -> str:
+    """Where the report reads a study's image folder: ``$TUNEFLEET_REPORT_DATA_PATH`` when set
+    (the folder moved, or is mounted elsewhere where the report runs), else ``recorded``,
+    the ``data.path`` the study resolved."""
+    override = os.environ.get(REPORT_DATA_PATH_ENV, "").strip()
+    return resolve_root(override) if override else recorded
 
 
 def _join(root: str, relative: str) -> str:
@@ -227,13 +244,23 @@ def save_image_folder_test(dataset: Dataset, directory: Path) -> Path:
 
 def load_image_folder_test(directory: Path, batch_size: int = 256) -> tuple[Any, np.ndarray]:
     """The test split as a ``tf.data`` pipeline of model inputs (in file order), and its
-    labels; a SpecError when its root cannot be read from here."""
+    labels; :class:`ImageFolderUnreadable` when its root (see :func:`report_root`) cannot be
+    read from here."""
     meta = json.loads((directory / IMAGE_FOLDER_FILE).read_text())
-    root = meta["root"]
-    if not _exists(root):
-        raise SpecError("data.path", "the test split streams from this folder, which cannot be "
-                        "read from here", root,
-                        fix="report where the study's image folder is visible at that path")
+    root = report_root(meta["root"])
+    if not (_exists(root) and (_is_uri(root) or os.access(root, os.R_OK | os.X_OK))):
+        if root != meta["root"]:
+            raise ImageFolderUnreadable(
+                REPORT_DATA_PATH_ENV, f"is not a folder that can be read here (the study's "
+                f"image folder was {meta['root']})", root,
+                fix=f"set {REPORT_DATA_PATH_ENV} to the folder that now holds the study's "
+                "images (what data.path named), or unset it to read the study's own path")
+        raise ImageFolderUnreadable(
+            "data.path", "the test split could not be read: it streams from the study's image "
+            "folder, which is not a readable folder here", root,
+            fix=f"make that folder readable at that path (mount or copy it there), or build "
+            f"the report with the folder's path here: {REPORT_DATA_PATH_ENV}=/where/it/is/now "
+            "tunefleet report STUDY_DIR")
     split = FileSplit(tuple(meta["files"]), np.asarray(meta["labels"], dtype="int32"))
     pipe = _Pipeline(root, tuple(meta["image_size"]), int(meta["channels"]))
     images = pipe.images(split).batch(batch_size).map(pipe.scaled)

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..data import DataInfo, ImageFolderData, load_dataset, load_test_split
-from ..data.image_folder import FileSplit
+from ..data.image_folder import FileSplit, report_root
 from ..spec import SpecError
 from ..trainables.checkpoint import execution_dir, load_state
 from ..trainables.compile import make_callbacks
@@ -216,7 +216,10 @@ def _validation(study: StudyData, trial_id: str, epoch: int) -> dict[str, float]
 
 
 def _retrain(exp: Any, trial: Any, epochs: int, hypermodel: Any) -> int:
-    data = load_dataset(exp.data).training
+    spec = exp.data
+    if spec.dataset == "image_folder":  # where the report reads the folder from
+        spec = spec.model_copy(update={"path": report_root(spec.path)})
+    data = load_dataset(spec).training
     # Only the schedule applies: with validation data merged in, nothing can be monitored.
     schedule = make_callbacks(trial.settings.train.model_copy(
         update={"early_stopping": None, "reduce_lr_on_plateau": None}))
@@ -230,7 +233,8 @@ def _retrain(exp: Any, trial: Any, epochs: int, hypermodel: Any) -> int:
             trial.fit(**feed.epoch(exp.search.seed, epoch), epochs=epoch + 1,
                       initial_epoch=epoch, callbacks=schedule, **{**arguments, "shuffle": False})
         return epochs
-    trial.fit(x=np.concatenate([data.x_train, data.x_val]),
+    # Joined as stored (uint8 for compact images), then scaled once: one float32 copy.
+    trial.fit(x=data.model_inputs(np.concatenate([data.stored_x_train, data.stored_x_val])),
               y=np.concatenate([data.y_train, data.y_val]), epochs=epochs, callbacks=schedule,
               **arguments)
     return epochs

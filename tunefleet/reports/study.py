@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..data.image_folder import ImageFolderUnreadable
 from .evaluate import NoCheckpointError, TestReport, evaluate_best
 from .figures import collect_anytime, collect_curves, collect_effects, collect_parallel
 from .importance import Importance, study_importance
@@ -81,8 +82,8 @@ def build_study_report(path: str | Path | StudyStorage | StudyData,
     if evaluate:
         try:
             test = evaluate_best(study, out, retrain=retrain, hypermodel=hypermodel)
-        except NoCheckpointError as exc:  # the tables and analyses still stand
-            note = str(exc)
+        except (NoCheckpointError, ImageFolderUnreadable) as exc:
+            note = str(exc)  # no checkpoint, or an image folder unreadable here: the rest stands
         if test is None and not note:
             note = "no trial reported a finite objective, so there is no best model to test"
         clock.lap("evaluate")

@@ -159,6 +159,7 @@ def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
                         "load the images as arrays and pass them with dataset: npz")
     dataset = _load_data(experiment, data)
     if experiment.model.hypermodel or hypermodel is not None:
+        dataset = dataset.with_array_inputs()  # fit takes arrays: float32, shared by trials
         hm, space = _hypermodel_space(experiment, hypermodel, dataset, fit_kwargs)
         return Prepared(dataset, hm, space, fit_kwargs)
     check_experiment(experiment, dataset.info)

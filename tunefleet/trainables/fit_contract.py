@@ -89,10 +89,12 @@ def fit_call(data: TrainingData, fit_kwargs: Optional[dict[str, Any]], base: dic
     (``verbose``, ``shuffle``, a spec's ``batch_size``), overridden by ``fit_kwargs`` (what the
     user gave ``search``, its callbacks already copied into ``callbacks``). ``rows``: only the
     first rows of each split (with ``sample_weight`` cut to match), for a quick call."""
-    x, y, xv, yv = data.x_train, data.y_train, data.x_val, data.y_val
     user = {k: v for k, v in (fit_kwargs or {}).items() if k not in _OWN}
-    if rows is not None:
-        x, y, xv, yv = x[:rows], y[:rows], xv[:rows], yv[:rows]
+    if rows is None:
+        x, y, xv, yv = data.x_train, data.y_train, data.x_val, data.y_val
+    else:  # cut before scaling: compact images become model inputs for these rows only
+        x, y = data.model_inputs(data.stored_x_train[:rows]), data.y_train[:rows]
+        xv, yv = data.model_inputs(data.stored_x_val[:rows]), data.y_val[:rows]
         weights = user.get("sample_weight")
         if weights is not None and hasattr(weights, "__len__") and len(weights) == len(data.y_train):
             user["sample_weight"] = weights[:rows]
