@@ -163,6 +163,8 @@ def report_cmd(dirs: List[str] = typer.Argument(..., help="Study directories or 
                 typer.echo(f"copied to: {built.uploaded_to}")
             if built.test is not None:
                 typer.echo("test: " + ", ".join(f"{k} {v:.4f}" for k, v in built.test.metrics.items()))
+            elif built.test_note:  # why the best model was not scored (also in the report)
+                typer.echo(f"test: not evaluated: {built.test_note}", err=True)
         if len(dirs) > 1:
             where = out_dir or Path("comparison")
             build_comparison_report(studies, where, target=target)

@@ -63,6 +63,9 @@ def test_report_of_two_studies_and_their_comparison_loads_each_once(tmp_path, re
     result = CliRunner().invoke(app, ["report", str(a), str(b), "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
     assert reads == {"a": 1, "b": 1, "trial directories": 20}
+    # Why each best model was not scored is said on the terminal too, not only in the report.
+    assert result.output.count("test: not evaluated: ") == 2
+    assert "kept no checkpoint" in result.output and "--retrain" in result.output
     assert (a / "report" / "report.html").is_file() and (b / "report" / "report.html").is_file()
     table = (tmp_path / "cmp" / "comparison.csv").read_text()
     assert table.count("\n") == 3 and "\na," in table and "\nb," in table

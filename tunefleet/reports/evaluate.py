@@ -162,8 +162,9 @@ def evaluate_best(study: StudyData, out_dir: Path, retrain: bool = False,
     trial_dir = study.path / f"trial_{best['trial_id']}"
     if not retrain and not isinstance(best["checkpoint"], str):
         raise NoCheckpointError(str(trial_dir), "the best trial kept no checkpoint to restore",
-                                fix="re-run with output.checkpoint_every: 1, or report with "
-                                "--retrain")
+                                fix="report with --retrain (it trains the best configuration "
+                                "again), or re-run the study: every epoch that improves a "
+                                "trial's objective is checkpointed")
     hm = _hypermodel(study, hypermodel)
     if retrain and exp.data.dataset == "arrays":
         raise SpecError("--retrain", "the study's data came from Python arrays, which the "
