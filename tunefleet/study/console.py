@@ -22,7 +22,7 @@ from ..spec import TRIAL_SEED_KEY
 from ..trainables.reporter import ACTIVE_KEY, FAILURE_ROW_REASONS
 from ..trainables.status import STATUSES, trial_status
 
-__all__ = ["TrialRow", "ErrorRow", "ConsoleView", "StudyProgress", "plain_status",
+__all__ = ["TrialRow", "ErrorRow", "ConsoleView", "StudyProgress", "best_epoch", "plain_status",
            "plain_error", "plain_table", "rich_view", "TOP"]
 
 TOP = 10  # trials the view lists
@@ -142,18 +142,7 @@ class StudyProgress:
         if counted and epoch not in trial.values:
             self.epochs_this_run += 1
         trial.values[epoch] = value
-        trial.best, trial.best_epoch = self._best_epoch(trial.values)
-
-    def _best_epoch(self, values: dict[int, float]) -> tuple[Optional[float], Optional[int]]:
-        best: Optional[float] = None
-        at: Optional[int] = None
-        for epoch in sorted(values):  # the earliest of equal values, as idxmax/idxmin pick
-            value = values[epoch]
-            if math.isnan(value):
-                continue
-            if best is None or (value > best if self.mode == "max" else value < best):
-                best, at = value, epoch
-        return best, at
+        trial.best, trial.best_epoch = best_epoch(trial.values, self.mode)
 
     def status(self, trial_id: str, status: str, restarted: bool = False) -> None:
         """A trial's status while it runs: ``pending``, ``running`` or ``paused``. An ended
@@ -203,6 +192,21 @@ class StudyProgress:
         best = rows[0] if rows and rows[0].best is not None else None
         return ConsoleView(self.name, self.objective, self.mode, self.planned, counts, rows,
                            best, done, budget, elapsed, eta, list(self.errors))
+
+
+def best_epoch(values: dict[int, float], mode: str) -> tuple[Optional[float], Optional[int]]:
+    """(best value, its epoch) of one trial's epochs (each epoch's latest value), NaN skipped;
+    the earliest of equal values, as reports/load.py's idxmax/idxmin pick. (None, None) when
+    no epoch measured a number."""
+    best: Optional[float] = None
+    at: Optional[int] = None
+    for epoch in sorted(values):
+        value = values[epoch]
+        if math.isnan(value):
+            continue
+        if best is None or (value > best if mode == "max" else value < best):
+            best, at = value, epoch
+    return best, at
 
 
 def _number(value: Any) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 from ..spec import Experiment
 from ..trainables.reporter import FAILURE_ROW_REASONS
 from ..trainables.status import STOP_REASONS
+from .console import best_epoch
 
 __all__ = ["CheckpointPruner", "checkpoint_callbacks"]
 
@@ -40,8 +41,8 @@ class CheckpointPruner:
     @property
     def scores(self) -> dict[str, float]:
         """Each trial's best objective over its epochs (an epoch's latest value)."""
-        pick = max if self.mode == "max" else min
-        return {trial: pick(values.values()) for trial, values in self.epochs.items() if values}
+        best = {trial: best_epoch(values, self.mode)[0] for trial, values in self.epochs.items()}
+        return {trial: value for trial, value in best.items() if value is not None}
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.mode == "max" else a < b
