@@ -105,25 +105,44 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class BestEpochs:
-    """Each trial's best epoch by the objective, the rule the study's summary uses."""
+    """Each trial's best epoch by the objective, the rule the study's summary uses (the
+    console's :func:`~tunefleet.study.console.best_epoch`: an epoch repeated after a retry
+    counts with its latest value, the earliest of equal values wins)."""
 
     def __init__(self, experiment: Experiment):
         self.metric = experiment.objective.metric
-        self.sign = 1.0 if experiment.objective.mode == "max" else -1.0
-        self.best: dict[str, tuple[float, int]] = {}  # trial_id -> (value, epoch)
+        self.mode = experiment.objective.direction
+        self.epochs: dict[str, dict[int, float]] = {}  # trial_id -> epoch -> latest value
 
     def update(self, trial_id: str, result: dict[str, Any]) -> None:
         value = number(result.get(self.metric))
         if value is None or result.get("stop_reason") in UNMEASURED:
             return
-        old = self.best.get(trial_id)
-        if old is None or self.sign * value > self.sign * old[0]:
-            self.best[trial_id] = (value, int(result.get("epoch", 0)))
+        self.epochs.setdefault(trial_id, {})[int(result.get("epoch", 0))] = value
+
+    def record(self, trial_id: str, value: float, epoch: int) -> None:
+        """A trial's best as recorded earlier (a resumed study's finished trial)."""
+        self.epochs[trial_id] = {int(epoch): float(value)}
+
+    def of(self, trial_id: str) -> Optional[tuple[float, int]]:
+        """(best value, its epoch) of one trial; None before it measured a number."""
+        from ..console import best_epoch
+
+        value, epoch = best_epoch(self.epochs.get(trial_id, {}), self.mode)
+        return None if value is None or epoch is None else (value, epoch)
+
+    @property
+    def best(self) -> dict[str, tuple[float, int]]:
+        """trial_id -> (best value, its epoch), for every trial that measured a number."""
+        found = {trial_id: self.of(trial_id) for trial_id in self.epochs}
+        return {trial_id: best for trial_id, best in found.items() if best is not None}
 
     def winner(self) -> Optional[str]:
-        if not self.best:
+        best = self.best
+        if not best:
             return None
-        return max(self.best, key=lambda t: self.sign * self.best[t][0])
+        sign = 1.0 if self.mode == "max" else -1.0
+        return max(best, key=lambda t: sign * best[t][0])
 
 
 def wandb_settings() -> dict[str, Any]:

@@ -77,7 +77,7 @@ class MlflowLogger(MLflowLoggerCallback):
                 filter_string=f"tags.`mlflow.parentRunId` = '{self.parent}'"):
             metrics, trial_id = run.data.metrics, run.data.tags.get(TRIAL_TAG)
             if trial_id and key in metrics and "best_epoch" in metrics:
-                self.best.best[trial_id] = (float(metrics[key]), int(metrics["best_epoch"]))
+                self.best.record(trial_id, float(metrics[key]), int(metrics["best_epoch"]))
 
     def _runs(self, query: str) -> list:
         return list(self.client.search_runs([self.experiment_id], filter_string=query,
@@ -129,7 +129,7 @@ class MlflowLogger(MLflowLoggerCallback):
         run_id = self._trial_runs.pop(trial, None)
         if run_id is None:
             return
-        best = self.best.best.get(trial.trial_id)
+        best = self.best.of(trial.trial_id)
         if best is not None:
             self._metrics(run_id, {f"best_{self.best.metric}": best[0],
                                    "best_epoch": float(best[1])}, 0)

@@ -54,7 +54,7 @@ class HParamsLogger(TBXLoggerCallback):
         params = hyperparameters(trial.config)
         metrics = {f"ray/tune/{k}": v
                    for k, v in keras_metrics(trial.last_result or {}).items()}
-        best = self.best.best.get(trial.trial_id)
+        best = self.best.of(trial.trial_id)
         if best is not None:
             writer.add_scalar(self.best_tag, best[0], global_step=best[1])
             metrics[self.best_tag] = best[0]
