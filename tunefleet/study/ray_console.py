@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from pathlib import Path
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ __all__ = ["study_console", "console_for", "quiet_ray_output", "startup_lines_fi
 
 def _read(path: Optional[str]) -> Optional[str]:
     try:
-        return open(path).read() if path else None
+        return Path(path).read_text() if path else None
     except OSError:
         return None
 
