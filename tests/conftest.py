@@ -181,6 +181,42 @@ def breast_cancer_study(ray_local, tmp_path_factory) -> Study:
     return _run(tabular_spec(tmp_path_factory.mktemp("breast_cancer"), "breast_cancer"))
 
 
+def population_spec(tmp_path: Path, name: str) -> dict[str, Any]:
+    """``pbt`` or ``pb2`` (``name``): 4 trials of 3 epochs on the tiny digits CNN, synchronous
+    (the whole population meets at each decision, so copies happen whatever the timing): the
+    bottom half copies the top half. At a decision Ray stops every trial process (all trials
+    paused, none staged, the searcher done), and cold restarts are most of such a study's
+    time, so there are few: PBT decides once, at epoch 2, mutating the learning rate only (one
+    architecture: restarts reuse the warm compiled model); PB2 at epochs 1 and 2, as its GP
+    needs each trial's improvement between two decisions to choose (at the first, a copy takes
+    its source's values), mutating the learning rate and dropout (tiny_spec's space). Neither
+    decides at the last epoch (schedulers/exploit.py)."""
+    interval = 2 if name == "pbt" else 1
+    spec = tiny_spec(tmp_path, name=f"random_{name}",
+                     search={"algorithm": "random", "num_samples": 4, "seed": 5},
+                     scheduler={"name": name, "perturbation_interval": interval,
+                                "quantile_fraction": 0.5, "synch": True})
+    if name == "pbt":
+        spec["scheduler"]["resample_probability"] = 0.25
+        spec["search_space"] = {"learning_rate": {"type": "loguniform", "low": 1e-3,
+                                                  "high": 2e-2}}
+    return spec
+
+
+@pytest.fixture(scope="session")
+def pbt_study(ray_local, tmp_path_factory) -> Study:
+    """``population_spec``'s PBT study: tests/schedulers/test_population.py (copies, the
+    trainable's new rate, the report's schedules) and the contract (random search under PBT)."""
+    return _run(population_spec(tmp_path_factory.mktemp("pbt"), "pbt"))
+
+
+@pytest.fixture(scope="session")
+def pb2_study(ray_local, tmp_path_factory) -> Study:
+    """``population_spec``'s PB2 study: tests/schedulers/test_population.py and the contract
+    (random search under PB2)."""
+    return _run(population_spec(tmp_path_factory.mktemp("pb2"), "pb2"))
+
+
 def hyperband_spec(tmp_path: Path) -> dict[str, Any]:
     """Ray's first bracket trains 2 trials uncut; its second halves 3 trials at epoch 1
     (pausing the others there) and stops the 2 survivors at int(2.5) = 2."""

@@ -138,23 +138,69 @@ def test_report_of_a_directory_that_is_not_a_study(tmp_path):
 
 
 @pytest.mark.slow
-def test_compare_runs_each_variant_and_writes_the_comparison(ray_local, tmp_path):
-    proc = _cli("compare", str(ROOT / "examples" / "compare_grid_random.yaml"),
-                "--set", "search_space.learning_rate=0.01", "--set", "search_space.filters=8",
-                "--set", "search_space.dropout=0.0", "--set", "search_space.epochs=2",
-                "--set", "search.num_samples=2", "--set", f"output.storage={tmp_path}",
-                cwd=tmp_path)
+def test_compare_runs_every_variant_to_the_same_budget(ray_local, tmp_path):
+    """Grid and random search, 2 seeds each (the fewest with an interval, and fewer than 3: the
+    warning), until 3 epochs are trained (2 per trial, one trial at a time: the budget stops
+    each study in its second trial): every study spends the budget (an epoch or two past it,
+    no more), the grid of 10 configurations is cut, and the run and the report give the
+    budget, the seeds, the intervals, the verdict and the warning. Only the learning rate is
+    tuned, so that the reused trial process keeps its compiled model. The full-size exercise
+    (3 seeds, 96 epochs) is examples/compare_grid_random.yaml."""
+    import re
+
+    import pandas as pd
+    import yaml
+
+    from tests.conftest import tiny_spec
+    from tunefleet.spec import dump_yaml
+
+    budget = 3  # 2 epochs a trial: the budget's stopper, not the trial count, ends each study
+    base = tiny_spec(tmp_path, train={"epochs": 2, "batch_size": 64}, search_space={
+        "learning_rate": {"type": "choice", "values": [2e-3, 3e-3, 4e-3, 6e-3, 8e-3, 1e-2,
+                                                       1.5e-2, 2e-2, 3e-2, 4e-2]}})
+    # One trial at a time: one trial process per study (its start-up, TensorFlow's import,
+    # is most of a study's cost here), which trains every trial of it in turn.
+    base["search"] = {"max_concurrent": 1}
+    dump_yaml({"name": "cmp", "budget": {"epochs": budget}, "seeds": [0, 1], "base": base,
+               "variants": [{"name": "grid", "set": {"search": {"algorithm": "grid"}}},
+                            {"name": "random", "set": {"search": {"algorithm": "random"}}}]},
+              tmp_path / "cmp.yaml")
+    proc = _cli("compare", str(tmp_path / "cmp.yaml"), cwd=tmp_path)
     assert proc.exit_code == 0, proc.output[-3000:]
-    out = tmp_path / "compare_grid_random"
-    table = __import__("pandas").read_csv(out / "comparison.csv")
-    assert list(table["search"]) == ["grid", "random"]
-    assert list(table["trials"]) == [4, 2]  # grid: batch_size {32, 64} × num_samples 2
-    assert table["test accuracy"].between(0, 1).all()
-    assert table["most important"].notna().any()
+    assert "warning: seeds: 2 seeds per variant (fewer than 3)" in proc.stderr
+    assert (f"verdict: No significant difference between the variants at {budget} epochs"
+            in proc.stderr)
+    out = tmp_path / "results" / "cmp"
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["variant"]) == ["grid", "grid", "random", "random"]
+    assert list(table["seed"]) == [0, 1, 0, 1]
+    for _, row in table.iterrows():  # equal budgets: each study spent 3 epochs, a few past
+        study = tmp_path / "results" / row["study"]
+        summary = json.loads((study / "summary.json").read_text())
+        assert isinstance(summary["epochs_total"], int)
+        assert summary["epochs_total"] == row["epochs"] == row["spent"]
+        assert budget <= row["epochs"] <= budget + 2, row.to_dict()
+        assert summary["stopped"] == f"the budget (search.budget: {budget} epochs) was spent"
+        ran = yaml.safe_load((study / "spec.yaml").read_text())["search"]  # the study's own
+        assert (ran["seed"], ran["budget"], ran["algorithm"]) == (
+            row["seed"], {"epochs": budget}, row["variant"])
+        trials = pd.read_csv(study / "trials.csv")
+        assert set(trials["status"]) <= {"completed", "stopped_by_study"}
+        assert 0 < row["best val_accuracy"] <= 1 and 0 < row["test accuracy"] <= 1
+    grid = pd.read_csv(tmp_path / "results" / "cmp-grid-seed0" / "trials.csv")
+    assert len(grid) < 10  # the budget cut the grid of 10
+    saved = json.loads((out / "comparison.json").read_text())
+    assert saved["budget"] == {"unit": "epochs", "amount": float(budget), "declared": True}
     text = (out / "report.md").read_text()
-    assert "Best on average:" in text and "fastest:" in text
+    assert saved["verdict"].startswith("No significant difference") and "**Verdict.**" in text
+    assert f"Compared at **{budget} epochs**: every variant ran until this budget was spent" in text
+    # Each variant's row: its 2 seeds, and its best at the budget with the interval over them.
     for variant in ("grid", "random"):
-        assert (tmp_path / f"compare_grid_random-{variant}-seed0" / "report" / "report.html").exists()
+        assert re.search(rf"\| {variant} +\| +2 \| +\d\.\d{{4}} \(\d\.\d{{4}}–\d\.\d{{4}}\) +\|",
+                         text), text
+    assert "of the grid's 10 configurations per seed, truncated in an order drawn at random" in text
+    assert "Warning: grid ran 2 seeds (fewer than 3)" in text
+    assert (out / "report.html").stat().st_size > 0
 
 
 def _shadowing_directory(path):

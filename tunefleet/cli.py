@@ -124,13 +124,15 @@ def resume_cmd(study_dir: str = typer.Argument(..., help="The study's directory 
 
 def _finish(result, report: bool) -> None:
     """Print the summary, write the report, and exit non-zero if the study did not succeed."""
+    from .study.budget import spent_search_budget
     from .study.failure_policy import budget_spent
 
     _print_summary(result)
     if report and result.summary.get("best"):
         _report_or_warn(result.location or str(result.path), result.study)
     stopped = result.summary.get("stopped")
-    if stopped and budget_spent(stopped):  # a planned end: the study is what the budget bought
+    # A planned end: the study is what its time budget or its search.budget bought.
+    if budget_spent(stopped) or spent_search_budget(stopped):
         err.print(f"[bold]study ended[/]: {stopped}")
     elif stopped:
         err.print(f"[bold red]study stopped[/]: {stopped}")

@@ -4,6 +4,7 @@ ones a real HyperBand study pauses and stops trials at."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -80,6 +81,64 @@ def test_hyperband_fills_brackets_in_rays_order_round_after_round(epochs, eta, t
         for s, bracket in enumerate(band):
             rays[s] += len(bracket._all_trials) if bracket is not None else 0
     assert [n for s, n in enumerate(rays) if scheduler._get_r0(s) > 0] == fill
+
+
+def _bohb(epochs: int, eta: float) -> Experiment:
+    return Experiment.from_dict({
+        "name": "x", "train": {"epochs": epochs}, "search": {"algorithm": "bohb"},
+        "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-1}},
+        "scheduler": {"name": "bohb", "reduction_factor": eta}})
+
+
+def test_bohb_max_t_12_eta_3_cuts_at_rays_rungs_largest_bracket_first():
+    # HyperBandForBOHB builds HyperBand's brackets but fills the one with the most rungs first.
+    exp = _bohb(12, 3)
+    assert type(make_scheduler(exp)).__name__ == "HyperBandForBOHB"
+    assert cut_epochs(exp) == [1, 3, 4, 9]
+    assert brackets(exp, trials=6) == [
+        Bracket(rungs=(1, 3), stop=9, budget=12, keep=(3, 1), size=9, trials=6),
+        Bracket(rungs=(4,), stop=12, budget=12, keep=(2,), size=5, trials=0),
+        Bracket(rungs=(), stop=12, budget=12, keep=(), size=3, trials=0),
+    ]
+
+
+@pytest.mark.parametrize("epochs, eta, trials, fill", [
+    (12, 3, 1, [1, 0, 0]), (12, 3, 17, [9, 5, 3]), (12, 3, 40, [24, 10, 6]), (9, 3, 20, [12, 5, 3]),
+    (3, 2, 7, [4, 3]), (3, 2.5, 5, [3, 2]),
+    (2, 3, 5, [5]),  # Ray's s=1 bracket would start at epoch int(2/3) = 0: skipped
+])
+def test_bohb_fills_brackets_in_rays_order_round_after_round(epochs, eta, trials, fill):
+    exp = _bohb(epochs, eta)
+    got = brackets(exp, trials)
+    assert [b.trials for b in got] == fill
+    # Ray's own on_trial_add, given as many placeholder trials (it only uses them as keys).
+    scheduler = make_scheduler(exp)
+    scheduler.set_search_properties("val_accuracy", "max")
+    for _ in range(trials):
+        scheduler.on_trial_add(None, object())
+    rays: dict[tuple[int, int], int] = {}
+    for band in scheduler._hyperbands:
+        for bracket in filter(None, band):
+            key = (int(bracket._cumul_r), int(bracket._n0))
+            rays[key] = rays.get(key, 0) + len(bracket._all_trials)
+    assert rays == {((b.rungs or (b.stop,))[0], b.size): b.trials for b in got if b.trials}
+
+
+def test_preview_shows_bohbs_brackets_as_ray_fills_them(tmp_path):
+    from tests.conftest import tiny_spec
+    from tunefleet.study.preview import collect_plan, render_plan
+
+    spec = tiny_spec(tmp_path, train={"epochs": 12, "batch_size": 64},
+                     search={"algorithm": "bohb", "num_samples": 6, "seed": 1},
+                     scheduler={"name": "bohb", "reduction_factor": 3})
+    plan = collect_plan(Experiment.from_dict(spec))
+    assert plan.cut_epochs == [1, 3, 4, 9] and len(plan.brackets) == 3
+    out = render_plan(plan)
+    assert "bohb: epoch budget 12; may pause or stop trials at epochs 1, 3, 4, 9" in out
+    assert "filled in this order, 17 trials a round, then again; where this study's 6" in out
+    assert re.search(r"bracket 1 +6 of 9 trials: at epoch 1 the best 3 go on, at epoch 3 the "
+                     r"best 1; stopped at epoch 9, below the budget", out)
+    assert re.search(r"bracket 3 +0 of 3 trials: no cut, trained to epoch 12", out)
 
 
 def test_hyperband_with_a_reduction_factor_near_1_is_refused_naming_it():

@@ -1,5 +1,9 @@
 """search.points_to_evaluate: HyperOpt's TPE tries the given configurations first, in order,
-exactly as written (types kept), then samples; fixed entries stay the spec's."""
+exactly as written (types kept), then samples; fixed entries stay the spec's.
+
+The same holds for every model-based searcher: test_model_based.py drives HyperOpt, Optuna (TPE
+and CMA-ES) and BOHB as Ray does, without a cluster; tests/test_contract.py checks that the
+points of its Optuna and BOHB studies ran as written on a real Ray."""
 
 from __future__ import annotations
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import markdown as md_lib
 import numpy as np
 import pandas as pd
+
+from .importance import EPOCH_AXIS
 
 __all__ = ["write_study_documents", "write_comparison_documents", "to_html_page"]
 
@@ -101,6 +103,11 @@ def _study_markdown(report: Any) -> str:
                    f"{value} at epoch {int(best['best_epoch'])}."), "",
                   _table(pd.DataFrame({"hyperparameter": used,
                                        "value": [best[h] for h in used]})), ""]
+    if getattr(report, "schedules", None) is not None and not report.schedules.rows.empty:
+        from .schedules import schedule_markdown
+
+        lines += schedule_markdown(report.schedules, _table,
+                                   image("schedules", "hyperparameter schedules"))
     if report.test is not None:
         t = report.test
         lines += ["## Best model on the held-out test split", "",
@@ -118,21 +125,8 @@ def _study_markdown(report: Any) -> str:
               "Best objective so far, against wall time and against epochs trained in total:", "",
               image("anytime", "anytime"), "",
               "## Which hyperparameters mattered", "",
-              "Permutation importance of a random-forest surrogate fitted on configuration → best "
-              "objective up to one common epoch"
-              + (f" (epoch {report.importance.at_epoch}, reached by the {report.importance.n_trials} "
-                 "trials used)" if report.importance.at_epoch else "")
-              + ", so that trials the scheduler stopped early are compared at the same budget "
-              "(method: `tunefleet/reports/importance.py`)."
-              + (f" Out-of-bag R² of the surrogate: {report.importance.surrogate_r2:.2f}."
-                 if report.importance.surrogate_r2 is not None else "")
-              + (f" Each tree of the forest was fitted on a bootstrap sample of "
-                 f"{report.importance.tree_samples} of the {report.importance.n_trials} trials."
-                 if report.importance.tree_samples else ""), ""]
-    if report.importance.caveat:
-        lines += [f"Caution: {_esc(report.importance.caveat)}.", "{: .caveat}", ""]
-    if report.importance.names:
-        lines += [_table(report.importance.as_frame()), "", image("importance", "importance"), ""]
+              *_importance_section(report.importance, image("importance", "importance"),
+                                   study.objective)]
     lines += ["Objective against each hyperparameter:", "", image("effects", "effects"), "",
               image("parallel", "parallel coordinates"), "", "## Trials", "",
               "The 20 best (all of them in `trials.csv`, every epoch in `history.csv`):", ""]
@@ -142,6 +136,96 @@ def _study_markdown(report: Any) -> str:
     top = study.trials.sort_values(f"best_{study.objective}", ascending=study.mode == "min").head(20)
     lines += [_table(top[cols]), ""]
     return "\n".join(lines)
+
+
+def _percent(value: Optional[float]) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def _importance_section(info: Any, image: str, objective: str) -> list[str]:
+    """The importance section (tunefleet/reports/importance.py): cautions first, then the
+    ranking, how to read it, and training length apart."""
+    lines = []
+    if info.caveat:
+        lines += [f"Caution: {_esc(info.caveat)}.", "{: .caveat}", ""]
+    if not (info.names or info.budget_names):
+        return lines  # nothing computed: the caution says why
+    with_fanova = bool(info.fanova_trials)
+    if info.names:
+        table = pd.DataFrame({"hyperparameter": info.names, "share at each epoch": [
+            f"{share:.1%} ± {std:.1%}" for share, std in zip(info.share, info.std, strict=True)]})
+        if with_fanova:
+            table["fANOVA at full budget"] = [_percent(v) for v in info.fanova]
+        lines += [_table(table), "", image, ""]
+    lines += _importance_method(info, objective)
+    if info.budget_names:
+        table = pd.DataFrame({"training length": info.budget_names,
+                              "share against the hyperparameters": [
+                                  _percent(v) for v in info.budget_share]})
+        if with_fanova:
+            table["fANOVA at full budget"] = [_percent(v) for v in info.budget_fanova]
+        lines += [_budget_text(info), "", _table(table), ""]
+    return lines
+
+
+def _importance_method(info: Any, objective: str) -> list[str]:
+    """How the importance was measured, in words."""
+    text = ("**Share at each epoch**: a random-forest surrogate is fitted on every epoch of "
+            f"every trial, (configuration, epoch) → {_esc(objective)}, so trials the scheduler "
+            "stopped early count with the epochs they trained. A hyperparameter's share is how "
+            "much the surrogate's out-of-sample R² drops when its values are shuffled among the "
+            "trials that reached the same epoch"
+            + (f", averaged over {info.n_epochs} epochs that each weigh the same" if info.n_epochs > 1
+               else "") + ", as a share of all the hyperparameters' drops (training length "
+            "apart); ± is the spread over repeated shuffles (method: "
+            "`tunefleet/reports/importance.py`).")
+    if info.surrogate_r2 is not None:
+        text += (f" Out-of-sample R² at a fixed epoch: {info.surrogate_r2:.2f} (the part of the "
+                 "differences between trials the surrogate predicts for trials it never saw).")
+    if info.tree_samples:
+        text += (f" Each tree of the forest was fitted on a bootstrap sample of {info.tree_samples}"
+                 f" of the {info.n_trials} trials' {info.n_rows} epoch rows.")
+    lines = [text, ""]
+    if info.fanova_trials:
+        budget = f"epoch {info.at_epoch}" if info.at_epoch else "their own `epochs`"
+        sample = (f"; fitted on a random {info.fanova_trials} of them"
+                  if info.fanova_trials < info.n_completed else "")
+        searched = [n for n in info.budget_names if n != EPOCH_AXIS]
+        lines += [(f"**fANOVA at full budget**: the fraction of the variance of the best "
+                   f"{_esc(objective)} that each hyperparameter explains alone (fANOVA, "
+                   f"Optuna's evaluator; log-scale ones on a log scale) over the "
+                   f"{info.n_completed} completed trials, those that trained to the full "
+                   f"budget ({budget}) or stopped early by themselves{sample}. Main effects "
+                   f"explain {info.fanova_main_effects:.0%} of it; the rest is interactions "
+                   "between hyperparameters."
+                   + (f" Fractions are of the whole variance, {', '.join(f'`{_esc(n)}`' for n in searched)} "
+                      "included, while the shares leave training length out: the two columns "
+                      "need not agree." if searched else "")
+                   + " A dash marks what fANOVA did not assess"
+                   + (": the epoch axis, and what the note names." if info.budget_names
+                      else ": the note says why.")), ""]
+    if info.fanova_note and info.fanova_trials:
+        lines += [f"Note: {_esc(info.fanova_note)}.", ""]
+    leader = info.fanova_leader  # a disagreement only if fANOVA assessed the ranking's first
+    if leader is not None and info.names and leader != info.names[0] and info.fanova[0] is not None:
+        lines += [(f"The two disagree on what matters most: **{_esc(info.names[0])}** at each "
+                   f"epoch, **{_esc(leader)}** at the full budget. Completed trials are the ones "
+                   "the scheduler kept: under ASHA or HyperBand, those that did well early."), ""]
+    return lines
+
+
+def _budget_text(info: Any) -> str:
+    """What the budget rows mean."""
+    searched = [n for n in info.budget_names if n != EPOCH_AXIS]
+    return ("**Budget** (training length, ranked apart: learning curves rise with epochs and "
+            f"would swamp the hyperparameters): `{EPOCH_AXIS}` is the epoch axis, how far along "
+            "its learning curve a trial was"
+            + (f"; {', '.join(f'`{_esc(n)}`' for n in searched)} is shuffled together with it"
+               if searched else "")
+            + ". Its share is the R² the surrogate loses when it is shuffled across epochs "
+            "(every epoch weighing the same), over that loss plus the hyperparameters' losses "
+            "on the same scale (near 100%: how long a trial had trained explains far more of "
+            "the differences than any hyperparameter).")
 
 
 def _test_table(t: Any) -> pd.DataFrame:

@@ -10,9 +10,10 @@ from typing import Any, Optional
 from ..data.image_folder import ImageFolderUnreadable
 from .evaluate import NoCheckpointError, TestReport, evaluate_best
 from .figures import collect_anytime, collect_curves, collect_effects, collect_parallel
-from .importance import Importance, study_importance
+from .importance import Importance, collect_importance
 from ..storage import StudyStorage
 from .load import StudyData, load_study
+from .schedules import collect_schedules, plot_schedules
 from .plots import (plot_anytime, plot_confusion, plot_curves, plot_effects, plot_importance,
                     plot_parallel)
 
@@ -31,6 +32,7 @@ class StudyReport:
     figures: dict[str, Path] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     uploaded_to: Optional[str] = None  # for a study at a URI: where the report was copied
+    schedules: Any = None  # PBT/PB2 studies: hyperparameters by epoch (schedules.py)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
 
 
@@ -87,7 +89,7 @@ def build_study_report(path: str | Path | StudyStorage | StudyData,
         if test is None and not note:
             note = "no trial reported a finite objective, so there is no best model to test"
         clock.lap("evaluate")
-    importance = study_importance(study)
+    importance = collect_importance(study)
     importance.as_frame().to_csv(out / "importance.csv", index=False)
     clock.lap("importance")
     figures = {}
@@ -106,7 +108,14 @@ def build_study_report(path: str | Path | StudyStorage | StudyData,
     if test is not None and test.confusion is not None:
         figures["confusion"] = plot_confusion(test.confusion, test.labels, out / "confusion.png")
         clock.lap("figure confusion")
-    report = StudyReport(study, out, test, importance, note, figures, files)
+    schedules = collect_schedules(study)
+    if schedules is not None and not schedules.rows.empty:
+        schedules.rows.to_csv(out / "schedules.csv", index=False)
+        files["schedules"] = out / "schedules.csv"
+        figures["schedules"] = plot_schedules(schedules, out / "schedules.png")
+        clock.lap("schedules")
+    report = StudyReport(study, out, test, importance, note, figures, files,
+                         schedules=schedules)
     report.files.update(write_study_documents(report))
     clock.lap("documents")
     if storage is not None and out_dir is None:  # the report goes next to the study it reports

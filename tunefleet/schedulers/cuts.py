@@ -16,7 +16,8 @@ _MOST_BRACKETS = 200  # a reduction factor this close to 1 makes bands of astron
 
 @dataclass(frozen=True)
 class Bracket:
-    """One bracket of ASHA or HyperBand, as Ray's scheduler object computes it."""
+    """One bracket of ASHA, HyperBand or BOHB's HyperBand, as Ray's scheduler object computes
+    it."""
 
     rungs: tuple[int, ...]  # epochs (below the budget) where trials are compared and the best go on
     stop: int  # the epoch at which the bracket stops its last trials (HyperBand: may be < budget)
@@ -32,24 +33,26 @@ class Bracket:
 
 
 def brackets(experiment: Experiment, trials: int = 0) -> list[Bracket]:
-    """ASHA's or HyperBand's brackets (in the order Ray fills them); [] for other schedulers.
+    """ASHA's, HyperBand's or BOHB's brackets (in the order Ray fills them); [] for other
+    schedulers.
 
-    ``trials``: the study's trial count, which HyperBand's brackets are filled with in order.
+    ``trials``: the study's trial count, which HyperBand's brackets are filled with in order
+    (BOHB's HyperBand fills the largest bracket first, Ray's HyperBand the smallest).
     """
     name = experiment.scheduler.name
-    if name not in ("asha", "hyperband"):
+    if name not in ("asha", "hyperband", "bohb"):
         return []
     scheduler = make_scheduler(experiment)
     if name == "asha":
         return _asha(scheduler)
-    return _hyperband(scheduler, trials)
+    return _hyperband(scheduler, trials, largest_first=name == "bohb")
 
 
 def cut_epochs(experiment: Experiment) -> list[int]:
     """Every epoch below the budget at which the scheduler may stop or pause a trial.
 
-    ASHA and HyperBand: the union of their brackets' cuts. Median: every epoch from Ray's grace
-    period (it has no rungs). FIFO: none.
+    ASHA, HyperBand and BOHB: the union of their brackets' cuts. Median: every epoch from Ray's
+    grace period (it has no rungs). FIFO: none.
     """
     budget = experiment.epoch_budget
     if experiment.scheduler.name == "median":
@@ -76,17 +79,20 @@ def _asha(scheduler: Any) -> list[Bracket]:
     return out
 
 
-def _hyperband(scheduler: Any, trials: int) -> list[Bracket]:
+def _hyperband(scheduler: Any, trials: int, largest_first: bool = False) -> list[Bracket]:
     """Ray's synchronous HyperBand: the brackets its ``on_trial_add`` creates (it skips those
     whose first rung ``_get_r0(s)`` is 0), each halved empty by Ray's ``successive_halving``
-    to list its rungs; ``trials`` fill them in order, ``_n0`` each, round after round."""
+    to list its rungs; ``trials`` fill them in order, ``_n0`` each, round after round.
+    ``largest_first``: HyperBandForBOHB's order, from the bracket with the most rungs
+    (``s = _s_max_1 - 1``) down."""
     if scheduler._s_max_1 > _MOST_BRACKETS:
         raise SpecError("scheduler.reduction_factor",
                         f"HyperBand would make {scheduler._s_max_1} brackets of up to "
                         f"{scheduler._max_t_attr} epochs", scheduler._eta,
                         fix="use a reduction factor of 2 or more")
     out = []
-    for s in range(scheduler._s_max_1):
+    order = range(scheduler._s_max_1)
+    for s in (reversed(order) if largest_first else order):
         if scheduler._get_r0(s) == 0:
             continue
         bracket = scheduler._create_bracket(s)

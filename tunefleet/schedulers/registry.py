@@ -1,17 +1,20 @@
-"""Trial schedulers by name: ``fifo``, ``asha``, ``hyperband``, ``median``; time unit = epoch."""
+"""Trial schedulers by name: ``fifo``, ``asha``, ``hyperband``, ``median``, ``bohb``, ``pbt``,
+``pb2`` (population.py); time unit = epoch."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
 from ..spec import Experiment
+from ..spec.methods import BohbSpec
 from ..spec.sections import AshaSpec, HyperBandSpec, MedianSpec
+from .population import make_pb2, make_pbt
 
 __all__ = ["SCHEDULERS", "make_scheduler", "TIME_ATTR"]
 
 TIME_ATTR = "epoch"  # every trial reports its epoch count; resumed trials continue it
 
-_Section = TypeVar("_Section", AshaSpec, HyperBandSpec, MedianSpec)
+_Section = TypeVar("_Section", AshaSpec, HyperBandSpec, MedianSpec, BohbSpec)
 
 
 def _section(experiment: Experiment, kind: type[_Section]) -> _Section:
@@ -63,8 +66,17 @@ def _median(experiment: Experiment) -> Any:
         min_samples_required=s.min_samples_required)
 
 
+def _bohb(experiment: Experiment) -> Any:
+    from ray.tune.schedulers import HyperBandForBOHB
+
+    s = _section(experiment, BohbSpec)
+    return HyperBandForBOHB(time_attr=TIME_ATTR, max_t=experiment.epoch_budget,
+                            reduction_factor=s.reduction_factor)
+
+
 SCHEDULERS: dict[str, Callable[[Experiment], Any]] = {
-    "fifo": _fifo, "asha": _asha, "hyperband": _hyperband, "median": _median,
+    "fifo": _fifo, "asha": _asha, "hyperband": _hyperband, "median": _median, "bohb": _bohb,
+    "pbt": make_pbt, "pb2": make_pb2,
 }
 
 

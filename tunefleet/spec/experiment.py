@@ -9,7 +9,10 @@ from typing import Any, Optional
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .base import StrictModel
+from .budget import check_budget
 from .errors import SpecError
+from .methods import check_methods
+from .population import check_population
 from .sections import (
     ClusterSpec, DataSpec, FailureSpec, FifoSpec, ModelSpec,
     ObjectiveSpec, OutputSpec, ResourcesSpec, SchedulerSpec, SearchSpec, TrainSpec,
@@ -129,6 +132,9 @@ class Experiment(StrictModel):
         if self.model.hypermodel:
             self._check_hypermodel()
         self._check_points()
+        check_methods(self)  # optuna and bohb (spec/methods.py)
+        check_population(self)  # pbt and pb2: what may mutate (spec/population.py)
+        check_budget(self.search, hypermodel=bool(self.model.hypermodel))
         distribute = self.train.distribute
         if distribute is not None and distribute.cpu_devices is None and self.resources.gpu < 2:
             raise ValueError(
@@ -217,6 +223,10 @@ class Experiment(StrictModel):
         data["search_space"] = {
             k: (v["value"] if v["type"] == "fixed" else v) for k, v in data["search_space"].items()
         }
+        budget = data["search"].get("budget")
+        if budget is not None:  # one unit, as written; num_samples comes from it
+            data["search"]["budget"] = {k: v for k, v in budget.items() if v is not None}
+            data["search"].pop("num_samples", None)
         return data
 
     # -- construction with readable errors ----------------------------------------------

@@ -11,6 +11,10 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .base import StrictModel, suggest
 from .directions import metric_direction
 from .locations import check_location
+from .methods import (
+    TRIAL_SEED_KEY, AshaSpec, FifoSpec, GridSearchSpec, HyperBandSpec, HyperOptSearchSpec,
+    MedianSpec, RandomSearchSpec, SchedulerSpec, SearchSpec,
+)
 
 __all__ = [
     "DataSpec", "ModelSpec", "EarlyStoppingSpec", "ReduceLROnPlateauSpec", "LRScheduleSpec",
@@ -18,7 +22,7 @@ __all__ = [
     "FifoSpec", "AshaSpec", "HyperBandSpec", "MedianSpec", "SchedulerSpec", "ObjectiveSpec",
     "ResourcesSpec", "ClusterSpec", "OutputSpec", "FailureSpec", "DistributeSpec", "DATASETS", "BUILTIN_BUILDERS",
     "BUNDLED_DATASETS", "IMAGE_DATASET_NAMES", "FILE_FORMATS", "KERAS_BACKENDS",
-    "metric_direction",
+    "metric_direction", "TRIAL_SEED_KEY", "TUNABLE_TRAIN_FIELDS",
 ]
 
 # Built-in datasets (scikit-learn's, always offline; Keras' image sets, found offline first),
@@ -242,93 +246,9 @@ class TrainSpec(StrictModel):
         return self
 
 
-# Sampled by grid and random search with each configuration: the trial's seed (not a
-# hyperparameter; HyperOpt trials derive theirs from their configuration).
-TRIAL_SEED_KEY = "trial_seed"
-
 TUNABLE_TRAIN_FIELDS = (
     "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
 )
-
-
-class _SearchBase(StrictModel):
-    seed: int = 0
-    max_concurrent: Optional[int] = Field(None, ge=1)
-    # Train each configuration this many times (each with its own derived seed); the searcher
-    # and scheduler see the aggregate of the executions at every epoch.
-    executions_per_trial: int = Field(1, ge=1, le=20)
-    aggregate: Literal["mean", "median", "worst"] = "mean"
-    # Wall-clock seconds for the whole search (from when Ray starts its loop): then the study
-    # ends, the trials still running recorded as stopped by the study, no new ones started.
-    time_budget_s: Optional[float] = Field(None, gt=0)
-
-
-class GridSearchSpec(_SearchBase):
-    """Every combination of the ``grid`` and ``choice`` entries; ``num_samples`` repeats it."""
-
-    algorithm: Literal["grid"]
-    num_samples: int = Field(1, ge=1)
-
-
-class RandomSearchSpec(_SearchBase):
-    """Independent random samples (grid entries, if any, are crossed with them as in Ray)."""
-
-    algorithm: Literal["random"]
-    num_samples: int = Field(10, ge=1)
-
-
-class HyperOptSearchSpec(_SearchBase):
-    """Tree-structured Parzen Estimator: ``n_initial_points`` random trials, then model-guided."""
-
-    algorithm: Literal["hyperopt"]
-    num_samples: int = Field(10, ge=1)
-    n_initial_points: int = Field(5, ge=1)
-    gamma: float = Field(0.25, gt=0, lt=1)
-    # Configurations tried first, in order (known good ones: the "manual search" of the
-    # classic exercises), then TPE learns from them; each gives every tuned hyperparameter.
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
-
-
-SearchSpec = Annotated[
-    Union[GridSearchSpec, RandomSearchSpec, HyperOptSearchSpec], Field(discriminator="algorithm")
-]
-
-
-class FifoSpec(StrictModel):
-    """No early stopping by the scheduler: every trial trains its full budget."""
-
-    name: Literal["fifo"]
-
-
-class AshaSpec(StrictModel):
-    """Asynchronous successive halving: at epochs grace_period·rf^k, keep the top 1/rf."""
-
-    name: Literal["asha"]
-    max_t: Optional[int] = Field(None, ge=1)
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(3, gt=1)
-    brackets: int = Field(1, ge=1)
-
-
-class HyperBandSpec(StrictModel):
-    """Synchronous HyperBand: trials are paused at rung boundaries and resumed from checkpoints."""
-
-    name: Literal["hyperband"]
-    max_t: Optional[int] = Field(None, ge=1)
-    reduction_factor: float = Field(3, gt=1)
-
-
-class MedianSpec(StrictModel):
-    """Stop a trial whose best result is below the median of other trials at the same epoch."""
-
-    name: Literal["median"]
-    grace_period: int = Field(1, ge=1)
-    min_samples_required: int = Field(3, ge=1)
-
-
-SchedulerSpec = Annotated[
-    Union[FifoSpec, AshaSpec, HyperBandSpec, MedianSpec], Field(discriminator="name")
-]
 
 
 class ObjectiveSpec(StrictModel):

@@ -1,7 +1,7 @@
 """The study's console: one compact view of a running study in place of Ray Tune's per-trial
 result boxes. Counts by status, the best trial so far (by its best epoch, as the summary picks
-it), the top 10 trials, epochs done of the budget with an ETA, and each error or failure as one
-line with the path of its log. A live view (rich) on a terminal; elsewhere (CI logs, ``ray job
+it), the top 10 trials, epochs done of the budget with an ETA (under ``search.budget``: what is
+spent of it), and each error or failure as one line with the path of its log. A live view (rich) on a terminal; elsewhere (CI logs, ``ray job
 logs``) a status line every ``interval_s`` seconds when something changed, and a final table.
 
 Compute separately from drawing: :class:`StudyProgress` collects what Ray reports into a
@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..reports.load import NAN_LOSS
 from ..spec import TRIAL_SEED_KEY
-from ..trainables.reporter import ACTIVE_KEY, FAILURE_ROW_REASONS
+from ..trainables.reporter import ACTIVE_KEY, FAILURE_ROW_REASONS, TRAINED_KEY
 from ..trainables.status import STATUSES, trial_status
+
+if TYPE_CHECKING:
+    from ..spec.budget import BudgetSpec
 
 __all__ = ["TrialRow", "ErrorRow", "ConsoleView", "StudyProgress", "best_epoch", "plain_status",
            "plain_error", "plain_table", "rich_view", "TOP"]
@@ -61,7 +64,7 @@ class ConsoleView:
     name: str
     objective: str
     mode: str
-    planned: Optional[int]  # trials the study will run (None: not known yet)
+    planned: Optional[int]  # trials the study will run (None: not known, or a budget decides)
     counts: dict[str, int]  # by status, in ``_ORDER``; only statuses some trial has
     top: list[TrialRow]  # best first; unscored trials last
     best: Optional[TrialRow]
@@ -70,6 +73,11 @@ class ConsoleView:
     elapsed_s: float
     eta_s: Optional[float]
     errors: list[ErrorRow] = field(default_factory=list)
+    # search.budget in epochs or seconds (a budget of trials is ``planned``): its unit and
+    # amount, and what the study has spent of it (a resumed study's earlier runs included).
+    budget_unit: Optional[str] = None
+    budget_amount: Optional[float] = None
+    budget_spent: float = 0.0
 
 
 class _Trial:
@@ -96,14 +104,26 @@ class StudyProgress:
     :class:`ConsoleView`. A trial's best is its best epoch as reports/load.py reads it: an
     epoch run again after a retry counts as its latest run, an epoch whose loss went NaN (or
     that measured no finite value) is never the best, and a failure's row is no epoch; the
-    best trial is the one with the best such epoch, the first trial id on a tie."""
+    best trial is the one with the best such epoch, the first trial id on a tie.
+
+    ``budget``: the study's ``search.budget``. In epochs or seconds it, not a trial count, says
+    when the study ends: the view then counts what is spent of it (epochs as the budget's
+    stopper counts them: every execution's, see study/budget.py) and no planned trial count;
+    ``spent``: what a resumed study had spent before this run."""
 
     def __init__(self, name: str, objective: str, mode: str, epochs_per_trial: int,
-                 location: str, top: int = TOP):
+                 location: str, top: int = TOP, budget: Optional[BudgetSpec] = None,
+                 spent: float = 0.0):
         self.name, self.objective, self.mode = name, objective, mode
         self.epochs_per_trial = epochs_per_trial
         self.location = location.rstrip("/")
         self.top = top
+        # A budget of trials is Ray's trial count (``planned``): only epochs and seconds here.
+        counted_here = budget is not None and budget.unit != "trials"
+        self.budget_unit = budget.unit if budget is not None and counted_here else None
+        self.budget_amount = budget.amount if budget is not None and counted_here else None
+        self.spent_before = spent
+        self.trained_this_run = 0  # epochs as search.budget counts them (every execution's)
         self.planned: Optional[int] = None
         self.trials: dict[str, _Trial] = {}
         self.errors: list[ErrorRow] = []
@@ -111,7 +131,10 @@ class StudyProgress:
         self.epochs_this_run = 0  # the ETA's rate: a resumed study's old epochs took no time
 
     def start(self, planned: Optional[int], now: Optional[float] = None) -> None:
-        self.planned = planned if planned is not None and 0 < planned < 2**31 else None
+        """The run starts; ``planned``: Ray's trial count (under a budget of epochs or seconds
+        only the most the budget could start, so not shown)."""
+        known = planned is not None and 0 < planned < 2**31 and self.budget_unit is None
+        self.planned = planned if known else None
         self.started = time.monotonic() if now is None else now
 
     def trial(self, trial_id: str, config: Optional[dict[str, Any]] = None) -> _Trial:
@@ -124,6 +147,8 @@ class StudyProgress:
                counted: bool = True) -> None:
         """One reported row. ``counted``: trained in this run (not a resumed study's past)."""
         trial = self.trial(trial_id, config)
+        if counted:  # as the budget's stopper counts: every result, a failure's row as 0
+            self.trained_this_run += int(result.get(TRAINED_KEY, 1) or 0)
         epoch = result.get("epoch")
         if epoch is None or result.get("stop_reason") in FAILURE_ROW_REASONS:
             return  # a failure's row: it records why the trial ended, it measured nothing
@@ -189,9 +214,21 @@ class StudyProgress:
                 max(0, self.epochs_per_trial - t.epochs) for t in self.trials.values()
                 if t.status in ("running", "pending", "paused"))
             eta = remaining * elapsed / self.epochs_this_run if remaining else None
+        spent = 0.0
+        if self.budget_unit is not None and self.budget_amount is not None:
+            # The budget decides when the study ends, so the ETA is what is left of it.
+            if self.budget_unit == "wall_s":
+                spent = self.spent_before + elapsed
+                eta = max(0.0, self.budget_amount - spent)
+            else:
+                spent = self.spent_before + self.trained_this_run
+                left = max(0.0, self.budget_amount - spent)
+                eta = (left * elapsed / self.trained_this_run
+                       if left and self.trained_this_run and elapsed > 0 else None)
         best = rows[0] if rows and rows[0].best is not None else None
         return ConsoleView(self.name, self.objective, self.mode, self.planned, counts, rows,
-                           best, done, budget, elapsed, eta, list(self.errors))
+                           best, done, budget, elapsed, eta, list(self.errors),
+                           self.budget_unit, self.budget_amount, spent)
 
 
 def best_epoch(values: dict[int, float], mode: str) -> tuple[Optional[float], Optional[int]]:
@@ -260,8 +297,13 @@ def _counts(view: ConsoleView) -> str:
 
 
 def _progress(view: ConsoleView) -> str:
-    budget = f"/{view.epochs_budget}" if view.epochs_budget is not None else ""
     eta = f", ETA {_duration(view.eta_s)}" if view.eta_s is not None else ""
+    if view.budget_unit == "epochs":  # the budget's count: every execution's epochs
+        return f"budget: {view.budget_spent:g}/{view.budget_amount:g} epochs spent{eta}"
+    if view.budget_unit == "wall_s":
+        return (f"epochs {view.epochs_done}; budget: {view.budget_spent:.0f}/"
+                f"{view.budget_amount:g} s spent{eta}")
+    budget = f"/{view.epochs_budget}" if view.epochs_budget is not None else ""
     return f"epochs {view.epochs_done}{budget}{eta}"
 
 

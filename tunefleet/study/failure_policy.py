@@ -23,16 +23,23 @@ from ..reports.load import RETRIES_FILE
 from ..trainables.status import FAILED_REASONS, STOP_REASONS, STUDY_STOPS_FILE, error_summary
 from ..trainables.watchdog import FailureRecord
 
-__all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED", "budget_spent"]
+__all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED", "SEARCH_BUDGET_SPENT",
+           "budget_spent"]
 
 INTERRUPTED = "the study was interrupted (Ctrl-C) or its driver stopped"
 _BUDGET = "the time budget (search.time_budget_s={}) was spent"
+# search.budget (study/budget.py): the study is what it bought, and a resume does not reopen it.
+SEARCH_BUDGET_SPENT = "the budget (search.budget: {}) was spent"
 
 
 def budget_spent(stopped: Optional[str]) -> bool:
-    """Whether a summary's ``stopped`` says the study ended because its time budget was spent
-    (a planned end, not a failure)."""
+    """Whether a summary's ``stopped`` says the study ended because its time budget
+    (``search.time_budget_s``) was spent: a planned end, not a failure, and a resume starts the
+    trials it had not created yet. ``search.budget`` has its own predicate,
+    :func:`tunefleet.study.budget.spent_search_budget`."""
     return stopped is not None and stopped.startswith(_BUDGET.split("{")[0])
+
+
 _ENDED = ("TERMINATED", "ERROR")  # Ray's Trial statuses of a trial that will not run again
 _FATAL = STOP_REASONS[6]  # the trial raised keras_tuner.errors.FatalError
 
@@ -184,6 +191,15 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int],
                                     and t.trial_id != trial_id],
                                    "failure.max_consecutive stopped the study")
 
+        def stop_study(self, why: str) -> None:
+            """End the study for a planned reason (a budget spent): the trials running or not
+            yet started are recorded as stopped by the study, then Ray stops them (this
+            stopper's ``stop_all`` says so from now on)."""
+            if self.tripped is None:
+                self.tripped = self._tripped_why = why
+                self._record_stops([t.trial_id for t in self._trials
+                                    if t.status not in _ENDED], why)
+
         # -- Stopper ---------------------------------------------------------------
         def __call__(self, trial_id: str, result: dict) -> bool:
             return False
@@ -193,11 +209,7 @@ def FailureTracker(storage: Any, max_consecutive: Optional[int],
                 now = time.monotonic()
                 self._deadline = self._deadline or now + self.time_budget_s
                 if now >= self._deadline:
-                    budget = f"{self.time_budget_s:g}"
-                    self.tripped = self._tripped_why = _BUDGET.format(budget)
-                    # Ray stops these next (running or not yet started): recorded first.
-                    self._record_stops([t.trial_id for t in self._trials
-                                        if t.status not in _ENDED], self._tripped_why)
+                    self.stop_study(_BUDGET.format(f"{self.time_budget_s:g}"))
             return self.tripped is not None
 
     return _Tracker()

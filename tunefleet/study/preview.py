@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 from ..cluster import ClusterInfo, concurrent_trials, connect, disconnect, planned_concurrency
+from .budget import until_spent
 from .runner import prepare
 from ..schedulers import Bracket, brackets, cut_epochs
+from ..schedulers.population import describe_population
 from ..search_spaces import describe_entry, grid_size
 from ..spec import Experiment
+from ..spec.budget import BudgetSpec
+from ..spec.methods import PAUSING_SCHEDULERS
 from ..storage import experiment_storage
 
 __all__ = ["Plan", "collect_plan", "render_plan"]
@@ -27,7 +32,7 @@ class Plan:
     input_shape: tuple[int, ...]
     builder: str
     search: str
-    trials: int
+    trials: int  # under a search.budget of epochs or seconds: the most it can start
     grid_size: int
     space: dict[str, str]
     scheduler: str
@@ -47,6 +52,8 @@ class Plan:
     time_budget_s: float | None = None
     speed: str = ""  # steps per execution, mixed precision, XLA, Keras backend
     full_size: str | None = None  # on an autoscaling cluster: trials at once at full size
+    population: str = ""  # PBT/PB2: what the population does, read from Ray's scheduler
+    budget: Optional[BudgetSpec] = None  # search.budget: the study runs until it is spent
 
 
 def _speed(experiment: Experiment, hypermodel: bool) -> str:
@@ -106,7 +113,8 @@ def collect_plan(experiment: Experiment) -> Plan:
         objective=f"{experiment.objective.metric} ({experiment.objective.mode})",
         time_budget_s=experiment.search.time_budget_s,
         output=experiment_storage(experiment).location, speed=_speed(experiment, prepared.space is not None),
-        full_size=full_size,
+        full_size=full_size, population=describe_population(experiment, trials, concurrent),
+        budget=experiment.search.budget,
     )
 
 
@@ -164,10 +172,22 @@ def _describe_space(space) -> dict[str, str]:
     return out
 
 
+def _open_ended(plan: Plan) -> bool:
+    """Whether the study's trial count is not known in advance: a search.budget of epochs or
+    seconds ends it, however many trials that is."""
+    return plan.budget is not None and plan.budget.unit != "trials"
+
+
 def _bracket_lines(plan: Plan) -> list[tuple[str, str]]:
     """HyperBand's brackets in the order Ray fills them; ASHA's when it has several."""
-    if plan.scheduler == "hyperband":
+    if plan.scheduler in PAUSING_SCHEDULERS:  # HyperBand, BOHB's HyperBand (largest first)
         per_round = sum(b.size or 0 for b in plan.brackets)
+        if _open_ended(plan):  # how many trials land where depends on when the budget ends
+            head = (f"filled in this order, {per_round} trials a round, then again, until the "
+                    "budget is spent:")
+            return [("  brackets", head)] + [
+                (f"  bracket {i}", f"{b.size} trials: {_halving(b)}")
+                for i, b in enumerate(plan.brackets, 1)]
         head = (f"filled in this order, {per_round} trials a round, then again; "
                 f"where this study's {plan.trials} trials land:")
         return [("  brackets", head)] + [
@@ -190,13 +210,42 @@ def _halving(b: Bracket) -> str:
     return f"{steps}; {end}" if steps else f"no cut, {end}"
 
 
+def _search_line(plan: Plan) -> str:
+    """The searcher and how many trials it runs: a count, or under a search.budget of epochs
+    or seconds, until when (the trial count it allows is only an upper bound)."""
+    executions = (f", each trained {plan.executions} times (executions_per_trial)"
+                  if plan.executions > 1 else "")
+    if plan.budget is None:
+        grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
+        trials = f"{plan.trials} trials{grid}"
+    else:
+        grid = (f"; grid of {plan.grid_size}, in an order drawn from search.seed (a budget "
+                "spent first cuts it)" if plan.grid_size > 1 else "")
+        trials = (f"{plan.trials} trials (search.budget){grid}" if not _open_ended(plan) else
+                  f"runs {until_spent(plan.budget)} (search.budget"
+                  + (f"; at most {plan.trials} trials" if plan.budget.unit == "epochs" else "")
+                  + f"){grid}")
+    timed = (f"; ends after {plan.time_budget_s:g} s (search.time_budget_s)"
+             if plan.time_budget_s else "")
+    return f"{plan.search}: {trials}{executions}{timed}"
+
+
+def _epochs_line(plan: Plan) -> str:
+    per_trial = f"at most {plan.max_epochs} per trial"
+    if plan.budget is not None and plan.budget.unit == "epochs":
+        return (f"{per_trial}, {plan.budget.amount:g} in total (search.budget; trials still "
+                "reporting when it is spent may add a few)")
+    if plan.budget is not None and plan.budget.unit == "wall_s":
+        return f"{per_trial}; in total, as many as {plan.budget.amount:g} s allow (search.budget)"
+    return f"{per_trial}, {plan.max_total_epochs} in total"
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as aligned text lines."""
     train, val, test = plan.sizes
-    cuts = (("may pause or stop" if plan.scheduler == "hyperband" else "may stop")
+    cuts = (("may pause or stop" if plan.scheduler in PAUSING_SCHEDULERS else "may stop")
             + " trials at epochs " + ", ".join(map(str, plan.cut_epochs)) if plan.cut_epochs
             else "stops no trial early (every trial trains its full budget)")
-    grid = f" (grid of {plan.grid_size} × num_samples)" if plan.grid_size > 1 else ""
     at_once = (f"{plan.concurrent} at once on {plan.cluster}" if plan.concurrent is not None
                else f"trials at once unknown ({plan.cluster})" if "not reachable" in plan.cluster
                else f"as many at once as {plan.cluster}'s free resources allow")
@@ -207,15 +256,12 @@ def render_plan(plan: Plan) -> str:
         ("Data", (f"{plan.dataset} ({plan.task}): {train} train / {val} validation / {test} "
                   f"test, input {plan.input_shape}")),
         ("Model", plan.builder),
-        ("Search", f"{plan.search}: {plan.trials} trials{grid}" + (
-            f", each trained {plan.executions} times (executions_per_trial)"
-            if plan.executions > 1 else "") + (
-            f"; ends after {plan.time_budget_s:g} s (search.time_budget_s)"
-            if plan.time_budget_s else "")),
+        ("Search", _search_line(plan)),
         *(("  " + k, v) for k, v in plan.space.items()),
         ("Scheduler", f"{plan.scheduler}: epoch budget {plan.epoch_budget}; {cuts}"),
         *_bracket_lines(plan),
-        ("Epochs", f"at most {plan.max_epochs} per trial, {plan.max_total_epochs} in total"),
+        *([("  population", plan.population)] if plan.population else []),
+        ("Epochs", _epochs_line(plan)),
         ("Training", plan.speed),
         ("Resources", (f"{plan.cpu:g} CPU, {plan.gpu:g} GPU per trial; {at_once}; "
                        f"{'warm reused' if plan.reuse_processes else 'a fresh'} trial processes")),

@@ -19,6 +19,8 @@ from ..cluster.connection import STARTUP_NOISE
 from ..reports.load import NAN_LOSS
 from ..trainables.reporter import FAILURE_ROW_REASONS
 from ..trainables.status import error_summary
+from ..spec.budget import BudgetSpec
+from .budget import until_spent
 from .console import StudyProgress, plain_error, plain_status, plain_table, rich_view
 
 __all__ = ["study_console", "console_for", "quiet_ray_output", "startup_lines_filtered"]
@@ -45,20 +47,35 @@ def _past_results(location: str, trial_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _plan_line(planned: Optional[int], epochs_per_trial: int, budget: Optional[BudgetSpec],
+               spent: float) -> str:
+    """What the run will do, as its first line says it: ``12 trials, up to 24 epochs``, or
+    under ``search.budget`` ``runs until 24 epochs are spent (search.budget)``."""
+    if budget is not None and budget.unit != "trials":
+        unit = "s" if budget.unit == "wall_s" else "epochs"
+        before = f", {spent:.0f} {unit} spent before this run" if spent else ""
+        return f"runs {until_spent(budget)} (search.budget{before})"
+    epochs = f", up to {planned * epochs_per_trial} epochs" if planned is not None else ""
+    own = " (search.budget)" if budget is not None else ""
+    return f"{planned if planned is not None else '?'} trials{own}{epochs}"
+
+
 def study_console(name: str, objective: str, mode: str, epochs_per_trial: int, storage: Any,
                   stops: Optional[Callable[[], dict[str, str]]] = None,
-                  interval_s: float = 30.0, live: Optional[bool] = None, stream: Any = None) -> Any:
+                  interval_s: float = 30.0, live: Optional[bool] = None, stream: Any = None,
+                  budget: Optional[BudgetSpec] = None, spent: float = 0.0) -> Any:
     """A Ray Tune callback that shows the study's progress (what: study/console.py).
     ``storage``: the study's :class:`~tunefleet.storage.StudyStorage` (log paths, failure
     records); ``stops``: the trials the study itself stopped (the failure policy's record);
     ``live``: a rich live view (default: when ``stream`` is a terminal); ``stream``: where it
-    prints (default ``sys.stdout``). Call ``close()`` if the run ends by an exception."""
+    prints (default ``sys.stdout``); ``budget``, ``spent``: the study's ``search.budget`` and
+    what a resumed study had spent of it. Call ``close()`` if the run ends by an exception."""
     from ray.tune import Callback  # imported here: importing Ray is slow
 
     class _Console(Callback):
         def __init__(self):
             self.progress = StudyProgress(name, objective, mode, epochs_per_trial,
-                                          storage.location)
+                                          storage.location, budget=budget, spent=spent)
             self.interval_s = interval_s
             self._live: Any = None
             self._last_draw = -math.inf
@@ -110,11 +127,9 @@ def study_console(name: str, objective: str, mode: str, epochs_per_trial: int, s
             else:
                 # The first status line after a while: the line below says enough at the start.
                 self._last_line_at = self._last_check = time.monotonic()
-                budget = (f", up to {self.progress.planned * epochs_per_trial} epochs"
-                          if self.progress.planned is not None else "")
-                planned = self.progress.planned if self.progress.planned is not None else "?"
-                self._print(f"{name}: {planned} trials{budget}; a status line every "
-                            f"{self.interval_s:g} s while it changes")
+                plan = _plan_line(self.progress.planned, epochs_per_trial, budget, spent)
+                self._print(f"{name}: {plan}; a status line every {self.interval_s:g} s while "
+                            "it changes")
 
         def _draw(self, trials: list, final: bool = False) -> None:
             now = time.monotonic()
@@ -312,13 +327,15 @@ def startup_lines_filtered(enabled: bool = True) -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def console_for(experiment: Any, storage: Any, tracker: Any, verbose: bool) -> Any:
+def console_for(experiment: Any, storage: Any, tracker: Any, verbose: bool,
+                spent: float = 0.0) -> Any:
     """The study's console callback, or None where Ray Tune's own reporter is wanted
     (``verbose``). ``tracker``: the study's failure policy, whose record says which trials the
-    study itself stopped."""
+    study itself stopped; ``spent``: what a resumed study had spent of its ``search.budget``."""
     if verbose:
         return None
     return study_console(experiment.name, experiment.objective.metric,
                          experiment.objective.direction,
                          min(experiment.max_epochs, experiment.epoch_budget), storage,
-                         stops=lambda: tracker.stops)
+                         stops=lambda: tracker.stops, budget=experiment.search.budget,
+                         spent=spent)

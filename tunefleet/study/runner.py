@@ -21,6 +21,7 @@ from ..search_spaces import make_searcher, to_ray_space, total_trials
 from ..search_spaces.conditional import make_conditional_searcher
 from ..search_spaces.continuation import continued
 from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
+from .budget import budget_searcher, budget_spent_so_far, budget_trials, with_budget
 from .failure_policy import INTERRUPTED, FailureTracker, budget_spent
 from .resume_rules import RESUMABLE  # noqa: F401  (importable from here, as before)
 from .resume_rules import added_samples as _added_samples
@@ -93,6 +94,8 @@ class Prepared:
         return self.dataset.info
 
     def total_trials(self, experiment: Experiment) -> int:
+        if experiment.search.budget is not None:  # the most it can start
+            return budget_trials(experiment)
         if self.space is not None and experiment.search.algorithm == "grid":
             return self.space.grid_size() * experiment.search.num_samples
         return total_trials(experiment)
@@ -187,8 +190,11 @@ def _check_storage(storage: StudyStorage, cluster: Any) -> None:
 
 def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -> Any:
     if prepared.space is None:
-        return make_searcher(experiment, max_concurrent)
+        return (budget_searcher(experiment, max_concurrent)
+                or make_searcher(experiment, max_concurrent))
     from ray.tune.search import ConcurrencyLimiter
+
+    from ..spec.methods import UNLIMITED_SEARCHER_SCHEDULERS
 
     search = experiment.search
     searcher = make_conditional_searcher(
@@ -196,7 +202,7 @@ def _searcher(experiment: Experiment, prepared: Prepared, max_concurrent: int) -
         mode=experiment.objective.direction, seed=search.seed, repeats=search.num_samples,
         n_initial_points=getattr(search, "n_initial_points", 20),
         gamma=getattr(search, "gamma", 0.25))
-    if experiment.scheduler.name == "hyperband" or not max_concurrent:
+    if experiment.scheduler.name in UNLIMITED_SEARCHER_SCHEDULERS or not max_concurrent:
         return searcher
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
@@ -216,9 +222,21 @@ def _trainable(experiment: Experiment, prepared: Prepared) -> Any:
 def _num_samples(experiment: Experiment, prepared: Prepared) -> int:
     """Ray's ``num_samples``: trials for a hypermodel's own searcher, repetitions of the
     space for Ray's grid and random search."""
-    if prepared.space is not None:
+    if prepared.space is not None or experiment.search.budget is not None:
         return prepared.total_trials(experiment)
     return experiment.search.num_samples
+
+
+def _callbacks_and_stop(experiment: Experiment, storage: StudyStorage, tracker: Any,
+                        console: Any = None, spent: float = 0.0) -> tuple[list[Any], Any]:
+    """The run's Ray callbacks and its stopper, the same for a new study and a resumed one:
+    the failure policy's ``tracker`` (callback and stopper) first, ``search.budget``'s stopper
+    (study/budget.py; ``spent``: what a resumed study had spent already), the trackers, the
+    ``console`` (if any) and checkpoint pruning."""
+    budget_callbacks, stop = with_budget(experiment, tracker, spent)
+    callbacks = [tracker, *budget_callbacks, *tracker_callbacks(experiment, storage),
+                 *filter(None, [console]), *checkpoint_callbacks(experiment)]
+    return callbacks, stop
 
 
 def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
@@ -226,6 +244,7 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
     from ray import tune
 
     hypermodel = prepared.space is not None
+    callbacks, stop = _callbacks_and_stop(experiment, storage, tracker, console)
     tune_config = tune.TuneConfig(
         metric=experiment.objective.metric,
         mode=experiment.objective.mode,
@@ -247,9 +266,8 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
         # failure_policy.py). fail_fast would end the study at the first error.
         failure_config=tune.FailureConfig(max_failures=experiment.failure.max_retries,
                                           fail_fast=False),
-        callbacks=[tracker, *tracker_callbacks(experiment, storage), *filter(None, [console]),
-                   *checkpoint_callbacks(experiment)],
-        stop=tracker,
+        callbacks=callbacks,
+        stop=stop,
         verbose=1 if console is None else 0,  # the console replaces Ray's reporter
     )
     space = {} if hypermodel else to_ray_space(experiment)
@@ -333,11 +351,13 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
 
 
 def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
-                    tracker: Any, search_alg: Any = None, console: Any = None) -> Any:
+                    tracker: Any, search_alg: Any = None, console: Any = None,
+                    spent: float = 0.0) -> Any:
     """Ray Tune's restore, with this run's failure policy: Ray restores the run's callbacks
     and stopper from the study's state, where the old tracker writes to where the study was
     and reports its stop to nobody. ``search_alg``, if given, replaces the study's own search
-    algorithm (before Ray restores its state into it): a continued study's."""
+    algorithm (before Ray restores its state into it): a continued study's. ``spent``: what
+    the study had spent of its ``search.budget`` before (study/budget.py)."""
     from ray import tune
 
     tuner = tune.Tuner.restore(ray_path, trainable=_trainable(experiment, prepared),
@@ -349,10 +369,9 @@ def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Pr
                         experiment.cluster.address, fix="run `tunefleet resume` on the "
                         "cluster (--address auto), or submit it as a job")
     run_config = local.get_run_config()
-    run_config.callbacks = [tracker, *tracker_callbacks(experiment, tracker.storage),
-                            *filter(None, [console]), *checkpoint_callbacks(experiment)]
+    run_config.callbacks, run_config.stop = _callbacks_and_stop(
+        experiment, tracker.storage, tracker, console, spent)
     run_config.verbose = 1 if console is None else 0
-    run_config.stop = tracker
     run_config.failure_config = tune.FailureConfig(
         max_failures=experiment.failure.max_retries, fail_fast=False)
     if search_alg is not None:
@@ -407,8 +426,10 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
             experiment = Experiment.from_dict(apply_overrides(stored, changes))
     more = _added_samples(Experiment.from_dict(original), experiment, overrides,
                           storage.location)
-    # A study the failure policy stopped stays stopped: Ray ended its trials and its searcher.
-    # One whose time budget ran out also starts the trials it had not created yet.
+    # A study the failure policy stopped stays stopped: Ray ended its trials and its searcher,
+    # and so does one whose search.budget was spent (the study is what the budget bought). One
+    # whose time budget (search.time_budget_s) ran out also starts the trials it had not
+    # created yet.
     earlier = json.loads(storage.read_text("summary.json") or "{}").get("stopped")
     if earlier and earlier.startswith(INTERRUPTED):
         earlier = None
@@ -431,8 +452,10 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
             max_concurrent = planned_concurrency(experiment, cluster)
             search_alg = continued(_searcher(experiment, prepared, max_concurrent),
                                    _num_samples(experiment, prepared), reopen)
-        console = console_for(experiment, storage, tracker, verbose)
-        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg, console)
+        spent = budget_spent_so_far(experiment, storage)
+        console = console_for(experiment, storage, tracker, verbose, spent)
+        tuner = _restored_tuner(ray_path, fs, experiment, prepared, tracker, search_alg, console,
+                                spent)
         return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier,
                     console=console)
     finally:

@@ -27,11 +27,12 @@ from ..data import DataInfo, TrainingData
 from ..spec import TRIAL_SEED_KEY, Experiment
 from ..storage import experiment_storage
 from .builders import resolve_builder
-from .checkpoint import callback_states, restore_callbacks, restore_trial
+from .checkpoint import (SAVED_BY, apply_new_config, callback_states, origin, restore_callbacks,
+                         restore_trial)
 from .compile import apply_jit_compile, compile_model, make_callbacks, precision_policy
 from .epoch_data import EpochData
 from .executions import execution_seed
-from .reporter import ACTIVE_KEY, ExecutionState, Reporter, report_failure
+from .reporter import ACTIVE_KEY, CLONED_FROM_KEY, ExecutionState, Reporter, report_failure
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
 from .warm_models import WarmModels
@@ -275,13 +276,22 @@ def _train(config: dict[str, Any], data: TrainingData, experiment: Experiment,
     settings = trials[0].settings
     stateful = [make_callbacks(settings.train) for _ in trials]  # saved with each checkpoint
     state = ExecutionState(n)
+    metas: list[dict[str, Any]] = []
     states, start_epoch, best = restore_trial(tune.get_checkpoint(),
-                                              [t.model for t in trials], state)
+                                              [t.model for t in trials], state, metas)
+    trial_id = tune.get_context().get_trial_id() or ""
+    # PBT/PB2 restore a trial from another's checkpoint with a mutated configuration: the
+    # optimizer then trains at the new learning rate, not the one the checkpoint restored.
+    if hypermodel is None:
+        apply_new_config([t.model for t in trials], metas, settings.train.learning_rate)
+    source = metas[0].get(SAVED_BY) if metas else None
+    copied = {CLONED_FROM_KEY: source} if source and source != trial_id else {}
     # The scheduler ends every trial at its budget (max_t); training to it is completing.
     epochs = min(settings.epochs, experiment.epoch_budget)
     if start_epoch >= epochs:
         return
-    reporter = Reporter(experiment, epochs, trials[0].active, watchdog, best)
+    reporter = Reporter(experiment, epochs, trials[0].active, watchdog, best,
+                        origin=origin(trial_id, settings.train.learning_rate), first_row=copied)
     # tunefleet shuffles, not Keras: each epoch's order is then a function of the execution's
     # seed and the epoch, and a resumed trial trains exactly as an uninterrupted one.
     arguments = {**fit_arguments(experiment, settings, hypermodel, trials[0].replicas),

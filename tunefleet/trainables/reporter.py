@@ -24,7 +24,7 @@ from .watchdog import Watchdog
 
 __all__ = ["Reporter", "ExecutionState", "ACTIVE_KEY", "TRAINED_KEY", "REPORTED_AT_KEY",
            "FAILURE_ROW_REASONS", "report_failure", "checkpoint_interval",
-           "EVERY_EPOCH_SCHEDULERS"]
+           "EVERY_EPOCH_SCHEDULERS", "CLONED_FROM_KEY"]
 
 ACTIVE_KEY = "active_hyperparameters"
 # Executions that trained this epoch: summed over every reported row (repeats after a retry or
@@ -32,12 +32,16 @@ ACTIVE_KEY = "active_hyperparameters"
 TRAINED_KEY = "executions_trained"
 # Wall-clock time of the report as a float Unix time (Ray's ``timestamp`` is whole seconds).
 REPORTED_AT_KEY = "reported_at"
+# In the first row a trial reports after PBT/PB2 restored it from another trial's checkpoint:
+# that trial's id (the row's epoch is the first one trained from its weights).
+CLONED_FROM_KEY = "cloned_from"
 # Stop reasons of a row that records a failure rather than a measured epoch.
 FAILURE_ROW_REASONS = STOP_REASONS[3:]
 # Schedulers that pause trials and resume them from their latest checkpoint (synchronous
-# HyperBand; PBT-like ones would too): a paused trial must lose no epoch, so every epoch is
-# checkpointed. The others only stop trials, which never resume.
-EVERY_EPOCH_SCHEDULERS = ("hyperband", "pbt")
+# HyperBand and BOHB's, PBT and PB2, which also copy a trial's checkpoint of the epoch they
+# decide at): a paused trial must lose no epoch, so every epoch is checkpointed. The others
+# only stop trials, which never resume.
+EVERY_EPOCH_SCHEDULERS = ("hyperband", "bohb", "pbt", "pb2")
 
 
 def checkpoint_interval(experiment: Experiment) -> Optional[int]:
@@ -75,10 +79,16 @@ class Reporter:
     """Reports each epoch to Ray Tune, with a checkpoint when one is due."""
 
     def __init__(self, experiment: Experiment, epochs: int, active: Optional[list[str]],
-                 watchdog: Optional[Watchdog] = None, best: Optional[float] = None):
+                 watchdog: Optional[Watchdog] = None, best: Optional[float] = None,
+                 origin: Optional[dict[str, Any]] = None,
+                 first_row: Optional[dict[str, Any]] = None):
         self.experiment, self.epochs, self.active = experiment, epochs, active
         self.watchdog = watchdog
         self.best = best  # the best objective so far (restored from a checkpoint)
+        # Written into every checkpoint's metadata (checkpoint.origin: who saved it, how).
+        self.origin = dict(origin or {})
+        # Added to the first row only (where a PBT copy's weights came from).
+        self.first_row = dict(first_row or {})
         self.every = checkpoint_interval(experiment)
         self.node_id = _node_id()  # a trial stays on its node until a retry moves it
 
@@ -119,6 +129,8 @@ class Reporter:
         elif done >= self.epochs:
             reason = STOP_REASONS[0]
         metrics["stop_reason"] = reason
+        metrics.update(self.first_row)
+        self.first_row = {}
         # A NaN-loss epoch is never the best so far: its weights are lost and it has no checkpoint.
         improved = reason != STOP_REASONS[2] and self._improves(
             float(metrics.get(exp.objective.metric, math.nan)))
@@ -135,7 +147,7 @@ class Reporter:
                 target = execution_dir(directory, k, n)
                 target.mkdir(exist_ok=True)
                 save_state(target, trial.model, done, cbs,
-                           extra={**state.saved(k), "best": self.best})
+                           extra={**state.saved(k), "best": self.best, **self.origin})
             if n > 1:
                 (directory / "meta.json").write_text(json.dumps({"epoch": done, "executions": n}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
