@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Report speed on a synthetic study of 10,000 trials × 20 epochs, in Ray Tune's on-disk layout.
+"""Report speed on a synthetic study of 10,000 trials × 20 epochs, in Ray Tune's on-disk layout,
+and of a comparison of 5 variants × 5 seeds × 200 trials × 30 epochs.
 
 Writes two synthetic studies (``tunefleet/reports/synthetic.py``: spec.yaml, summary.json, and
 per trial ``params.json`` and ``result.json``, the files the report reads), every trial trained
@@ -15,9 +16,14 @@ to its last epoch. Then, in one run:
   concat) on the baseline study;
 - with ``--uri``: the baseline study at an ``s3://`` URI served by moto on 127.0.0.1 (the test
   extra), downloaded into an empty mirror one file at a time and then with the parallel
-  transfers ``load_study`` uses.
+  transfers ``load_study`` uses;
+- the comparison report (``reports/compare.py``: every study loaded, read at the budget,
+  bootstrap intervals, rank tests, anytime bands, two figures, Markdown and HTML) of
+  ``--variants`` × ``--seeds`` synthetic studies of ``--comparison-trials`` × ``--comparison-epochs``,
+  each with ``search.budget`` epochs and a test score, as ``tunefleet compare`` leaves them.
+  ``--only comparison`` skips the single-study benchmarks.
 
-Target: the large report end to end in under 20 s on 2 cores.
+Targets: the large report end to end, and the comparison report, each in under 20 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tunefleet.reports.compare import build_comparison_report, collect_comparison
 from tunefleet.reports.load import load_study
 from tunefleet.reports.study import build_study_report
 from tunefleet.reports.synthetic import write_synthetic_study
@@ -115,6 +122,50 @@ def uri_download(study: Path, tmp: Path) -> None:
         server.wait(timeout=10)
 
 
+# Variants of the comparison benchmark: (label, searcher, accuracy offset); more repeat them.
+COMPARISON_VARIANTS = [("grid", "grid", 0.0), ("random", "random", 0.0),
+                       ("random-better", "random", 0.01), ("random-worse", "random", -0.01),
+                       ("random-best", "random", 0.02)]
+
+
+def comparison_bench(tmp: Path, variants: int, seeds: int, trials: int, epochs: int) -> None:
+    """Time the comparison report of ``variants`` × ``seeds`` synthetic studies, end to end
+    (fresh loads) and stage by stage."""
+    started = time.perf_counter()
+    paths, labels = [], []
+    budget = {"epochs": trials * epochs}  # every trial trains to its end, then the budget ends
+    for v in range(variants):
+        label, search, offset = COMPARISON_VARIANTS[v % len(COMPARISON_VARIANTS)]
+        label = label if v < len(COMPARISON_VARIANTS) else f"{label}-{v}"
+        for s in range(seeds):
+            paths.append(write_synthetic_study(
+                tmp / "comparison", trials=trials, epochs=epochs, seed=1000 * v + s,
+                name=f"{label}-seed{s}", search=search, cut_fraction=0.0, budget=budget,
+                offset=offset, test_metrics=True))
+            labels.append(label)
+    print(f"synthesised a comparison of {variants} variants × {seeds} seeds × {trials} trials × "
+          f"{epochs} epochs in {time.perf_counter() - started:.1f} s")
+    started, cpu = time.perf_counter(), time.process_time()
+    comparison = build_comparison_report(paths, tmp / "comparison" / "report", labels=labels)
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    rows = sum(len(run.best) for runs in comparison.groups.values() for run in runs)
+    print(f"comparison report ({len(paths)} studies, {rows} epoch rows; loads, statistics, "
+          f"2 figures, Markdown and HTML): {total:.2f} s ({cpu:.2f} s CPU); target < "
+          f"{TARGET_S:.0f} s: {'met' if total < TARGET_S else 'NOT met'}")
+    started = time.perf_counter()
+    studies = [load_study(p) for p in paths]
+    loading = time.perf_counter() - started
+    started = time.perf_counter()
+    collect_comparison(studies, labels=labels)
+    collecting = time.perf_counter() - started
+    started = time.perf_counter()
+    build_comparison_report(studies, tmp / "comparison" / "again", labels=labels)
+    drawing = time.perf_counter() - started - collecting
+    print(f"  {'load':<18} {loading:6.2f} s\n  {'statistics':<18} {collecting:6.2f} s\n"
+          f"  {'figures, documents':<18} {drawing:6.2f} s")
+    print(f"  verdict: {comparison.verdict[:160]}...")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
@@ -123,12 +174,23 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the N functions with the most cumulative time")
     parser.add_argument("--uri", action="store_true", help="also time a download from s3://")
+    parser.add_argument("--variants", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--comparison-trials", type=int, default=200)
+    parser.add_argument("--comparison-epochs", type=int, default=30)
+    parser.add_argument("--only", choices=["all", "study", "comparison"], default="all",
+                        help="run only the single-study or only the comparison benchmark")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           f"at the start")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if args.only != "study":
+            comparison_bench(tmp, args.variants, args.seeds, args.comparison_trials,
+                             args.comparison_epochs)
+        if args.only == "comparison":
+            return
         started = time.perf_counter()
         large = write_synthetic_study(tmp, trials=args.trials, epochs=args.epochs, seed=0,
                                       name="large", cut_fraction=0.0)
