@@ -232,27 +232,20 @@ def test_modules_in_the_current_directory_do_not_shadow_packages(tmp_path):
     assert "localnets:net" in proc.stdout and "was imported" not in proc.stdout + proc.stderr
 
 
-def test_trials_import_the_users_module_without_shadowing_packages(tmp_path):
-    # A study run, as users run it: the trials find `localnets` in the current directory, and
-    # the `yaml.py` and `keras.py` there shadow no installed package inside them (on
-    # PYTHONPATH, or where Ray puts the driver's directory, they would: the study never ran).
-    _shadowing_directory(tmp_path)
-    (tmp_path / "spec.yaml").write_text(
-        "name: shadow\ndata: {dataset: digits}\nmodel: {builder: 'localnets:net'}\n"
-        "train: {epochs: 1, batch_size: 64}\nsearch: {algorithm: random, num_samples: 1}\n"
-        "objective: {metric: val_accuracy, mode: max}\n")
-    script = Path(sys.executable).parent / "tunefleet"
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("PYTHONPATH", None)  # tunefleet is installed; nothing puts tmp_path first
-    try:
-        # No report: this test is about the trials; by the report, the driver has imported
-        # yaml and keras long since (the preview test above checks the driver's imports).
-        proc = subprocess.run([str(script), "run", "spec.yaml", "--no-report"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=240)
-    except subprocess.TimeoutExpired as exc:  # before the fix, trial workers never started
-        pytest.fail(f"the study hung: {str(exc.stderr)[-2000:]}")
+@pytest.mark.slow
+def test_trials_import_the_users_module_without_shadowing_packages(tmp_path_factory):
+    # A study run, as users run it: the trials find the user's module in the current
+    # directory, and the `yaml.py` and `keras.py` there shadow no installed package inside
+    # them (on PYTHONPATH, or where Ray puts the driver's directory, they would: the study
+    # never ran). The run is tests/study/test_console.py's 12-trial study (its builder,
+    # chatty.py, imports keras), which runs once for both tests: no PYTHONPATH, no report
+    # (by the report, the driver has imported yaml and keras long since; the preview test
+    # above checks the driver's imports).
+    from tests.study.test_console import twelve_trial_run
+
+    proc = twelve_trial_run(tmp_path_factory)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "was imported" not in proc.stdout + proc.stderr
-    summary = json.loads((tmp_path / "results" / "shadow" / "summary.json").read_text())
-    assert summary["trials"]["completed"] == 1 and isinstance(summary["trials"]["completed"], int)
+    summary = json.loads((proc.path / "results" / "twelve" / "summary.json").read_text())
+    assert summary["trials"]["completed"] == 11 and isinstance(summary["trials"]["completed"], int)
     assert summary["best"]["metrics"]["val_accuracy"] > 0

@@ -112,18 +112,20 @@ def _trial_on_the_blind_node(experiment) -> dict:
     Ray Tune with the study's directory written (on the head) as the driver writes it."""
     from ray import tune
 
+    from tunefleet.data import load_dataset
     from tunefleet.spec import dump_yaml
     from tunefleet.storage import experiment_storage
-    from tunefleet.study.runner import prepare
     from tunefleet.trainables import train_trial
     from tunefleet.trainables.status import trial_status
 
     study = experiment_storage(experiment).local_dir
     study.mkdir(parents=True, exist_ok=True)
     dump_yaml(experiment.to_dict(), study / "spec.yaml")
-    prepared = prepare(experiment)
+    # The training data as the driver ships it (its checks, which build and train a model,
+    # passed when the study ran on a cluster that had no such node).
+    data = load_dataset(experiment.data).training
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, data=prepared.dataset.training, experiment=experiment),
+        tune.with_parameters(train_trial, data=data, experiment=experiment),
         {"CPU": 1, "blind": 1})  # only the blind node has a "blind" resource
     grid = tune.Tuner(trainable, param_space={}, tune_config=tune.TuneConfig(num_samples=1),
                       run_config=tune.RunConfig(name=experiment.name,

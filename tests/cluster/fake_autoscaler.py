@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,9 +33,18 @@ HEAD_TYPE = "ray.head.default"  # FAKE_HEAD_NODE_TYPE in ray/autoscaler/_private
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, drawn at random below Linux's ephemeral range (32768 up):
+    not the port the kernel would give the next process binding port 0, as binding port 0
+    here would return. Ray's agents bind port 0, and the cluster scenarios start side by side:
+    such a port, named to one head, could be taken by another cluster's agent first."""
+    while True:
+        port = random.randint(20000, 32767)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def cluster_env() -> dict[str, str]:
@@ -71,22 +81,44 @@ def config(port: int, head: dict[str, float], workers: dict[str, dict[str, Any]]
     }
 
 
-def _autoscaler_reported(address: str, env: dict[str, str]) -> bool:
-    """Whether the head's autoscaler has written its first status (it then knows the nodes)."""
-    probe = ("import ray, sys\n"
-             "from ray._private import ray_constants\n"
-             "from ray.experimental.internal_kv import _internal_kv_get\n"
-             f"ray.init(address='{address}', configure_logging=False, log_to_driver=False)\n"
-             "sys.exit(0 if _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS) else 3)\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                          timeout=60)
-    return done.returncode == 0
+def _wait_for_the_autoscaler(address: str, proc: subprocess.Popen, root: Path,
+                             timeout_s: float = 120) -> None:
+    """Until the head's autoscaler has written its first status (it then knows the nodes),
+    read from the head's key-value store by this process, which connects for the purpose and
+    disconnects after (it must not be connected to another Ray)."""
+    import ray
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    deadline = time.monotonic() + timeout_s
+
+    def check() -> None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the fake autoscaling head did not come up (exit {proc.poll()}); "
+                               f"logs under {root / 'ray'}")
+        time.sleep(0.2)
+
+    host, port = address.rsplit(":", 1)
+    while True:  # the GCS first: ray.init would retry it for a minute, warning meanwhile
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError:
+            check()
+    ray.init(address=address, configure_logging=False, log_to_driver=False)
+    try:
+        while not _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS):
+            check()
+    finally:
+        ray.shutdown()
 
 
 @contextmanager
 def autoscaling_cluster(head: dict[str, float],
                         workers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, Path]]:
-    """Start the head; yield (GCS address, the config file); stop every process it started."""
+    """Start the head; yield (GCS address, the config file) once its autoscaler reported;
+    stop every process it started. The calling process must not be connected to a Ray: it
+    connects to the head to wait for its autoscaler (with ``cluster_env()``'s auth mode)."""
     root = Path(tempfile.mkdtemp(prefix="tfas", dir="/tmp"))  # short: Ray's socket paths
     port = free_port()
     path = root / "cluster.yaml"
@@ -104,12 +136,7 @@ def autoscaling_cluster(head: dict[str, float],
         stderr=subprocess.DEVNULL)
     address = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while not _autoscaler_reported(address, env):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the fake autoscaling head did not come up "
-                                   f"(exit {proc.poll()}); logs under {root / 'ray'}")
-            time.sleep(1)
+        _wait_for_the_autoscaler(address, proc, root)
         yield address, path
     finally:
         _stop(proc, root)
@@ -128,8 +155,9 @@ def _stop(proc: subprocess.Popen, root: Path) -> None:
         for pid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
-        if left and sig == signal.SIGTERM:
-            time.sleep(3)
+        deadline = time.monotonic() + 3
+        while sig == signal.SIGTERM and processes_of(root) and time.monotonic() < deadline:
+            time.sleep(0.1)  # up to 3 s for them to end, then SIGKILL
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -148,6 +176,7 @@ def _cmdline(pid: int) -> bytes:
 
 
 if __name__ == "__main__":  # a manual check: python -m tests.cluster.fake_autoscaler
+    os.environ.update(cluster_env())
     with autoscaling_cluster({"CPU": 1}, {"gpu_worker": {"resources": {"CPU": 1, "GPU": 1},
                                                           "max_workers": 2}}) as (addr, cfg):
         print(json.dumps({"address": addr, "config": str(cfg)}))

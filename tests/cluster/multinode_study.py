@@ -29,7 +29,9 @@ def main(out_dir: str) -> None:
         "model": {"builder": "tests.builders:paced_mlp", "params": {"epoch_s": 0.75}},
         "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.01},
         "search_space": {"units": {"type": "choice", "values": [8, 16, 32]}},
-        "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
+        # Two trials, one per worker node, side by side: the killed node's trial is retried on
+        # the other node once that node's own trial has finished.
+        "search": {"algorithm": "random", "num_samples": 2, "seed": 1},
         "objective": {"metric": "val_accuracy"},
         "cluster": {"address": "auto"},
         "failure": {"max_retries": 2},

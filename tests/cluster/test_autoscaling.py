@@ -5,7 +5,6 @@ also checked against recorded autoscaler configurations (the shipped AWS config 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cluster.fake_autoscaler import HEAD_TYPE, autoscaling_cluster, cluster_env, processes_of
+from tests.cluster.fake_autoscaler import HEAD_TYPE
 from tunefleet.cluster import ClusterInfo, check_fits, planned_concurrency
 from tunefleet.cluster.autoscaling import _monitor_config, node_types_from_config, read_autoscaler
 from tunefleet.cluster.connection import _autoscaler_config, _check_answers, check_shared_storage
@@ -90,17 +89,11 @@ def test_node_types_whose_resources_are_not_declared_are_not_guessed():
 
 
 @pytest.mark.slow
-def test_a_gpu_study_runs_on_gpu_workers_the_autoscaler_starts(tmp_path):
-    workers = {"gpu_worker": {"resources": {"CPU": 1, "GPU": 1}, "max_workers": 2}}
-    with autoscaling_cluster({"CPU": 1, "GPU": 0}, workers) as (address, config):
-        env = {**cluster_env(), "PYTHONPATH": str(ROOT)}
-        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" /
-                                                   "autoscaling_driver.py"), address,
-                               str(tmp_path)], env=env, capture_output=True, text=True,
-                              timeout=400, cwd=tmp_path)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    outcome = json.loads(lines[-1].removeprefix("RESULT "))
+def test_a_gpu_study_runs_on_gpu_workers_the_autoscaler_starts(cluster_scenarios):
+    """scenarios.py's ``autoscaled`` (autoscaling_driver.py), in a process conftest.py starts:
+    a fake autoscaling cluster whose head has no GPU, and that process the study's driver."""
+    _, outcome = cluster_scenarios.result("autoscaled")
+    address, config = outcome["address"], Path(outcome["config"])
     preview = outcome["preview"]
     # Before the study: no GPU, so no trial fits now; at full size 2 GPU workers hold 4
     # (0.5 CPU and 0.5 GPU each), more than the study's 2 trials.
@@ -121,7 +114,8 @@ def test_a_gpu_study_runs_on_gpu_workers_the_autoscaler_starts(tmp_path):
     # head has none).
     assert len(outcome["gpu_ids"]) == 2
     assert all(ids == ["0"] for ids in outcome["gpu_ids"].values()), outcome["gpu_ids"]
-    assert processes_of(config.parent) == []  # the head, its GCS, autoscaler and workers
+    # Every process of the cluster ended with it: the head, its GCS, autoscaler and workers.
+    assert outcome["left"] == []
 
 
 def test_node_types_take_the_autoscalers_defaults():
@@ -198,17 +192,10 @@ def test_a_local_path_on_a_cluster_that_can_grow_is_warned_about(tmp_path):
         check_shared_storage(tmp_path, info)
 
 
-def test_preview_of_a_cluster_where_nothing_answers_says_so_at_once(tmp_path):
-    spec = {"name": "away", "data": {"dataset": "digits"},
-            "model": {"builder": "mlp", "params": {"units": 8}}, "train": {"epochs": 1},
-            "objective": {"metric": "val_accuracy", "mode": "max"},
-            "cluster": {"address": "127.0.0.1:1"}}
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "tunefleet.cli", "preview", "spec.yaml"],
-                          cwd=tmp_path, env=cluster_env(), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_preview_of_a_cluster_where_nothing_answers_says_so_at_once(cluster_scenarios):
+    """scenarios.py's ``unreachable``: `tunefleet preview`, in a process conftest.py starts."""
+    _, proc = cluster_scenarios.result("unreachable")
+    assert proc["returncode"] == 0, proc["stderr"][-2000:]
     assert ("trials at once unknown (cluster 127.0.0.1:1, not reachable from here: nothing "
-            "answers at 127.0.0.1:1 (Connection refused))") in proc.stdout
-    assert time.monotonic() - started < 120  # not minutes of Ray retrying the connection
+            "answers at 127.0.0.1:1 (Connection refused))") in proc["stdout"]
+    assert proc["took_s"] < 120  # not minutes of Ray retrying the connection

@@ -11,8 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import tiny_spec
-from tunefleet import run
 from tunefleet.cluster.devices import gpu_memory_limit_mb
 
 
@@ -28,15 +26,15 @@ def _results(study: Path) -> pd.DataFrame:
 def test_half_gpu_trials_are_packed_two_per_declared_gpu_and_the_driver_hides_them(
         cluster_scenarios):
     """A fresh driver process runs a study with 2 GPUs declared to its embedded Ray (the
-    session's has none): scenarios.py's ``gpus``, first in the process conftest.py starts.
+    session's has none): scenarios.py's ``gpus``, first in a process conftest.py starts.
     Ray packs the half-GPU trials two to a GPU. The driver's checks built models, and
     TensorFlow would have mapped every visible GPU's memory at their first op: prepare() hid
     the GPUs from it (tf.config, not CUDA_VISIBLE_DEVICES, which an embedded Ray would
     inherit) before that, and the study still passed its checks."""
     tmp_path, outcome = cluster_scenarios.result("gpus")
     assert outcome == {"before": None, "hidden": True, "gpus": 0, "finished": 4}
-    # No GPU held on this machine: no warning (from this process's scenarios, all of them).
-    assert "already holds" not in cluster_scenarios.proc.stderr
+    # No GPU held on this machine: no warning (from any scenario process, all of them).
+    assert "already holds" not in cluster_scenarios.stderr()
     study = tmp_path / "results" / "gpus"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["cluster"]["max_concurrent_trials"] == 4  # 2 GPUs / 0.5, 2 CPUs / 0.5
@@ -56,16 +54,13 @@ def test_memory_limit_is_the_trials_share_with_headroom():
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_over_two_logical_cpus(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, name="mirrored", search={"algorithm": "random", "num_samples": 1},
-                     train={"epochs": 3, "batch_size": 32, "learning_rate": 0.01,
-                            "distribute": {"strategy": "mirrored", "cpu_devices": 2}})
-    result = run(spec)
-    assert result.finished == 1
-    history = _results(result.path)
+def test_mirrored_strategy_over_two_logical_cpus(cluster_scenarios):
+    """scenarios.py's ``mirrored``, in a process conftest.py starts: one trial over two logical
+    CPUs, on an embedded Ray, and its report there."""
+    tmp_path, outcome = cluster_scenarios.result("mirrored")
+    assert outcome["finished"] == 1
+    history = _results(tmp_path / "results" / "mirrored")
     assert (history["replicas"] == 2).all() and (history["global_batch_size"] == 64).all()
     assert history["val_accuracy"].iloc[-1] > 0.5  # it learned
-    from tunefleet import report
-
-    built = report(result.path)  # the checkpoint of a distributed trial restores for the test
-    assert built.test.metrics["accuracy"] > 0.5
+    # The checkpoint of a distributed trial restores for the report's test.
+    assert outcome["test_accuracy"] > 0.5

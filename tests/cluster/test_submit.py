@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.cluster.fake_autoscaler import free_port
 from tests.cluster.processes import stop_group
 from tunefleet.spec import dump_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict[str, str]:
@@ -61,7 +57,7 @@ def _spec(tmp_path: Path) -> Path:
 
 def test_submit_where_nothing_listens_says_so(tmp_path):
     _spec(tmp_path)
-    address = f"http://127.0.0.1:{_free_port()}"
+    address = f"http://127.0.0.1:{free_port()}"
     proc = _tunefleet("submit", "spec.yaml", "--address", address, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--address: no Ray dashboard answers there" in proc.stderr
@@ -88,39 +84,52 @@ def urlparse_host(address: str) -> str:
     return address.split("//")[-1].rsplit(":", 1)[0]
 
 
-@pytest.mark.slow
-def test_submit_runs_the_study_as_a_ray_job(tmp_path):
+def submitted_study(tmp_path: Path) -> dict:
+    """Run by scenarios.py (``submitted``) in a process conftest.py starts: `tunefleet submit
+    --wait` of ``_spec``'s study to a `ray start --head` on 127.0.0.1 with a dashboard; what it
+    printed and its exit code."""
     _spec(tmp_path)
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard = free_port(), free_port()
     # Every port of its own: the test session's Ray already holds Ray's default agent ports,
     # and a head whose dashboard agent cannot bind accepts no job.
-    ports = [f"--{name}={_free_port()}" for name in (
+    ports = [f"--{name}={free_port()}" for name in (
         "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
         "metrics-export-port", "ray-client-server-port")]
+    # A Ray directory of its own (short: Ray's socket paths): the job's driver finds its
+    # cluster from the newest one recorded there, and other clusters start beside this one.
+    root = Path(tempfile.mkdtemp(prefix="tfsub", dir="/tmp"))
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
-         "--num-gpus=0", "--disable-usage-stats", *ports],
+         "--num-gpus=0", "--disable-usage-stats", f"--temp-dir={root}", *ports],
         env=_env(), cwd=tmp_path, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     address = f"http://127.0.0.1:{dashboard}"
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        while True:
             try:
                 urllib.request.urlopen(f"{address}/api/version", timeout=2)
                 break
             except OSError:
-                assert head.poll() is None, "ray start --head exited"
-                time.sleep(1)
-        else:
-            pytest.fail("the head node's dashboard never answered")
+                if head.poll() is not None or time.monotonic() > deadline:
+                    return {"head": f"the head node's dashboard never answered (ray start "
+                                    f"--head: exit {head.poll()})"}
+                time.sleep(0.2)
         proc = _tunefleet("submit", "spec.yaml", "--address", address, "--wait", cwd=tmp_path)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, out[-4000:]
-        assert "submitted job" in out and "ray job stop" in out and "SUCCEEDED" in out
+        return {"head": None, "returncode": proc.returncode, "output": proc.stdout + proc.stderr}
     finally:
         stop_group(head)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_submit_runs_the_study_as_a_ray_job(cluster_scenarios):
+    tmp_path, outcome = cluster_scenarios.result("submitted")
+    assert outcome["head"] is None, outcome["head"]
+    out = outcome["output"]
+    assert outcome["returncode"] == 0, out[-4000:]
+    assert "submitted job" in out and "ray job stop" in out and "SUCCEEDED" in out
     study = tmp_path / "results" / "submitted"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["trials"]["completed"] == 2

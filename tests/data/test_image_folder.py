@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -403,21 +404,21 @@ BIG_STUDY = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_image_folder_larger_than_the_object_store_still_trains(tmp_path):
-    """Its own Ray (in a subprocess: the session's Ray has the default object store), with
-    the smallest object store Ray accepts; the folder holds more bytes than that store."""
+def _big_folder_study(tmp_path: Path,
+                      env: dict[str, str]) -> tuple[int, int, subprocess.CompletedProcess]:
+    """110 uncompressed 512x512 RGB PNGs (86 MB, decoded fast) and a study of them on a Ray of
+    its own, in a process of its own (the session's Ray has the default object store), with
+    the smallest object store Ray accepts: (that store's bytes, the folder's, the process)."""
     from PIL import Image
 
     store = 80 * 2**20
     rng = np.random.default_rng(0)
-    for i in range(110):  # 110 uncompressed 512x512 RGB PNGs: 86 MB, decoded fast
+    for i in range(110):
         folder = tmp_path / "big" / ("a" if i % 2 else "b")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(
             folder / f"{i}.png", compress_level=0)
     size = sum(f.stat().st_size for f in (tmp_path / "big").rglob("*.png"))
-    assert size > store
     spec = tiny_spec(tmp_path, name="big_folder",
                      data={"dataset": "image_folder", "path": str(tmp_path / "big"),
                            "image_size": [8, 8]},
@@ -426,9 +427,31 @@ def test_image_folder_larger_than_the_object_store_still_trains(tmp_path):
                      train={"epochs": 1, "batch_size": 32}, search_space={},
                      search={"algorithm": "random", "num_samples": 1, "seed": 0},
                      objective={"metric": "val_loss", "mode": "min"})
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     done = subprocess.run([sys.executable, "-c", BIG_STUDY, json.dumps(spec), str(store)],
                           capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    return store, size, done
+
+
+@pytest.fixture(scope="module", autouse=True)
+def big_folder_study(request, tmp_path_factory):
+    """``_big_folder_study``, started with this module's first test, in a thread: its process
+    (mostly start-up: an interpreter, TensorFlow, a Ray) runs beside the tests before its own,
+    which waits for it. Not started when that test is not selected."""
+    if not any(item.name == "test_image_folder_larger_than_the_object_store_still_trains"
+               for item in request.session.items):
+        yield None
+        return
+    # The environment now: tests here change os.environ while the study starts.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(_big_folder_study, tmp_path_factory.mktemp("big_folder"), env)
+
+
+@pytest.mark.slow
+def test_image_folder_larger_than_the_object_store_still_trains(big_folder_study):
+    """Its own Ray (in a subprocess: the session's Ray has the default object store), with
+    the smallest object store Ray accepts; the folder holds more bytes than that store."""
+    store, size, done = big_folder_study.result()
     line = re.search(r"^RESULT (.*)$", done.stdout, re.M)
     assert line, done.stdout[-3000:] + done.stderr[-3000:]
     out = json.loads(line.group(1))

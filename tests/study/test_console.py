@@ -13,15 +13,15 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from tunefleet.study.console import (TOP, ConsoleView, ErrorRow, StudyProgress, TrialRow,
                                      plain_error, plain_status, plain_table, rich_view)
 from tunefleet.study.ray_console import quiet_ray_output, startup_lines_filtered
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _progress(mode: str = "max", planned: int = 4, epochs: int = 2) -> StudyProgress:
@@ -409,7 +409,7 @@ def test_rays_driver_drops_the_workers_startup_lines_unless_you_set_its_filter(m
 TWELVE = """\
 name: twelve
 data: {dataset: breast_cancer}
-model: {builder: 'chatty:mlp', params: {fail_on_units: 7}}
+model: {builder: 'chatty:mlp', params: {fail_on_units: 15}}
 train: {epochs: 2, batch_size: 64}
 search_space:
   units: {type: grid, values: [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]}
@@ -421,15 +421,82 @@ output: {storage: results}
 """
 
 
-# A builder in the current directory, as a user's would be, that prints in one trial.
+# A builder in the current directory, as a user's would be, that prints in one trial and
+# raises in the last (no trial is left for Ray to start a process in place of the one that
+# raised). Its `import keras` must find the installed Keras, not the keras.py beside it.
 CHATTY = """\
-def mlp(info, units=16, fail_on_units=-1):
-    from tests.builders import small_mlp
+import keras
 
+
+def mlp(info, units=16, fail_on_units=-1):
     if int(units) == 4:
         print("chatty: building units=4", flush=True)
-    return small_mlp(info, units=units, fail_on_units=fail_on_units)
+    if int(units) == int(fail_on_units):
+        raise RuntimeError(f"deliberate failure for units={units}")
+    inputs = keras.Input(shape=info.input_shape)
+    x = keras.layers.Dense(int(units), activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(info.num_outputs, activation="sigmoid")(x))
 """
+# Modules beside it that must not shadow the installed packages, in the driver or in its
+# trials (tests/test_cli.py asserts on that, from this same run).
+SHADOWS = ("yaml", "keras")
+
+
+class UserRun(NamedTuple):
+    """`tunefleet run spec.yaml --no-report` in ``path``, as a user runs it."""
+    path: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    took_s: float
+
+
+def twelve_trial_run(tmp_path_factory: pytest.TempPathFactory,
+                     environ: dict[str, str] | None = None) -> UserRun:
+    """TWELVE run once per session by the console script, in a directory holding its builder
+    (chatty.py) and a yaml.py and keras.py that fail if imported; no PYTHONPATH (tunefleet is
+    installed, and nothing puts that directory first) and tunefleet's own output defaults, as
+    a user gets them (from ``environ``, or this process's). For this module's test and
+    tests/test_cli.py's shadowing test, which imports this module under another name: the run
+    is kept in the session's temporary directory, not in a variable."""
+    path = tmp_path_factory.getbasetemp() / "twelve_trial_run"
+    record = path / "run.json"
+    if not record.exists():
+        path.mkdir(exist_ok=True)
+        (path / "spec.yaml").write_text(TWELVE)
+        (path / "chatty.py").write_text(CHATTY)
+        for name in SHADOWS:
+            (path / f"{name}.py").write_text(
+                f"raise ImportError('the {name}.py here was imported')\n")
+        script = Path(sys.executable).parent / "tunefleet"
+        env = {**(os.environ if environ is None else environ),
+               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        for name in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "RAY_DEDUP_LOGS_SKIP_REGEX",
+                     "RAY_AIR_NEW_OUTPUT"):
+            env.pop(name, None)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run([str(script), "run", "spec.yaml", "--no-report"], cwd=path,
+                                  env=env, capture_output=True, text=True, timeout=400)
+        except subprocess.TimeoutExpired as exc:  # shadowing packages kept trials from starting
+            pytest.fail(f"the study hung: {str(exc.stderr)[-2000:]}")
+        record.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                      "stderr": proc.stderr,
+                                      "took_s": time.perf_counter() - started}))
+    return UserRun(path, **json.loads(record.read_text()))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def twelve_trials_beside(request, tmp_path_factory):
+    """``twelve_trial_run``, started with this module's first test, in a thread: its process
+    runs beside the tests before its own, which waits for it. Not started when that test is
+    not selected; started with the environment as it is before those tests change it."""
+    if not any(item.name == "test_a_twelve_trial_study_prints_a_few_dozen_lines"
+               for item in request.session.items):
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(twelve_trial_run, tmp_path_factory, dict(os.environ))
 
 
 # What a Ray worker process prints when it dies (a segfault, a SIGTERM raising SystemExit in
@@ -446,55 +513,6 @@ def _ray_crash_reports(lines: list[str]) -> set[int]:
 
     crashed = {pid(line) for line in lines if any(mark in line for mark in _CRASH)} - {None}
     return {i for i, line in enumerate(lines) if pid(line) in crashed}
-
-
-@pytest.mark.slow
-def test_a_twelve_trial_study_prints_a_few_dozen_lines(tmp_path):
-    (tmp_path / "spec.yaml").write_text(TWELVE)
-    (tmp_path / "chatty.py").write_text(CHATTY)
-    script = Path(sys.executable).parent / "tunefleet"
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
-    for name in ("TF_CPP_MIN_LOG_LEVEL", "RAY_DEDUP_LOGS_SKIP_REGEX", "RAY_AIR_NEW_OUTPUT"):
-        env.pop(name, None)  # tunefleet's own defaults, as a user gets them
-    started = time.perf_counter()
-    proc = subprocess.run([str(script), "run", "spec.yaml", "--no-report"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=400)
-    took = time.perf_counter() - started
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    lines = output.splitlines()
-    crashes = _ray_crash_reports(lines)
-    counted = len(lines) - len(crashes)
-    assert counted <= 40, f"{counted} lines in {took:.0f} s:\n{output}"
-    # No per-trial boxes, no traceback of the errored trial (tests/builders.py raised it), no
-    # start-up lines of TensorFlow or absl (what trial code prints still comes through).
-    for noise in ("oneDNN", "absl", "TF_ENABLE_ONEDNN_OPTS", "cuda", "Trial status",
-                  "Trial task failed", "│ Trial", "tests/builders.py"):
-        assert noise not in output, f"{noise!r} in:\n{output}"
-    assert "trial_seed" not in output
-    # What trial code prints still reaches the user.
-    assert any("train_trial pid=" in line and line.endswith("chatty: building units=4")
-               for line in lines), output
-    # The error is one line, with the path of the trial's error file.
-    study = tmp_path / "results" / "twelve"
-    summary = json.loads((study / "summary.json").read_text())
-    errored = [line for line in lines if "deliberate failure for units=7" in line]
-    console_line = [line for line in errored if line.startswith("errored trial")]
-    assert len(console_line) == 1, output
-    log = re.search(r"\(log: (.+)\)$", console_line[0]).group(1)
-    assert Path(log).is_file() and Path(log).parent.parent == study
-    assert "deliberate failure for units=7" in Path(log).read_text()
-    # The console's best is the summary's, and the summary is printed.
-    best = summary["best"]
-    assert summary["trials"]["completed"] == 11 and summary["trials"]["errored"] == 1
-    claim = (f"best val_accuracy {best['metrics']['val_accuracy']:.4f} "
-             f"(trial {best['trial_id']}, epoch {best['epoch']})")
-    status_lines = [line for line in lines if line.startswith("[twelve ")]
-    assert status_lines and claim in status_lines[-1], output
-    assert "completed 11, errored 1" in status_lines[-1]
-    table = lines.index("twelve: top 10 of 12 trials by best val_accuracy (higher is better)")
-    assert lines[table + 2].split()[:2] == [best["trial_id"], "completed"]
-    assert "best val_accuracy" in proc.stdout.split("twelve: 12 trials in")[-1]  # the summary
 
 
 def test_verbose_restores_rays_reporter(ray_local, tmp_path):
@@ -516,3 +534,44 @@ def test_verbose_restores_rays_reporter(ray_local, tmp_path):
     assert proc.exit_code == 0, proc.output[-3000:]
     assert "Trial status:" in proc.stdout and "train_trial_" in proc.stdout
     assert "a status line every" not in proc.stdout  # no console
+
+
+@pytest.mark.slow
+def test_a_twelve_trial_study_prints_a_few_dozen_lines(twelve_trials_beside):
+    proc = twelve_trials_beside.result()
+    took, tmp_path = proc.took_s, proc.path
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    lines = output.splitlines()
+    crashes = _ray_crash_reports(lines)
+    counted = len(lines) - len(crashes)
+    assert counted <= 40, f"{counted} lines in {took:.0f} s:\n{output}"
+    # No per-trial boxes, no traceback of the errored trial (chatty.py raised it), no
+    # start-up lines of TensorFlow or absl (what trial code prints still comes through).
+    for noise in ("oneDNN", "absl", "TF_ENABLE_ONEDNN_OPTS", "cuda", "Trial status",
+                  "Trial task failed", "│ Trial", "chatty.py"):
+        assert noise not in output, f"{noise!r} in:\n{output}"
+    assert "trial_seed" not in output
+    # What trial code prints still reaches the user.
+    assert any("train_trial pid=" in line and line.endswith("chatty: building units=4")
+               for line in lines), output
+    # The error is one line, with the path of the trial's error file.
+    study = tmp_path / "results" / "twelve"
+    summary = json.loads((study / "summary.json").read_text())
+    errored = [line for line in lines if "deliberate failure for units=15" in line]
+    console_line = [line for line in errored if line.startswith("errored trial")]
+    assert len(console_line) == 1, output
+    log = re.search(r"\(log: (.+)\)$", console_line[0]).group(1)
+    assert Path(log).is_file() and Path(log).parent.parent == study
+    assert "deliberate failure for units=15" in Path(log).read_text()
+    # The console's best is the summary's, and the summary is printed.
+    best = summary["best"]
+    assert summary["trials"]["completed"] == 11 and summary["trials"]["errored"] == 1
+    claim = (f"best val_accuracy {best['metrics']['val_accuracy']:.4f} "
+             f"(trial {best['trial_id']}, epoch {best['epoch']})")
+    status_lines = [line for line in lines if line.startswith("[twelve ")]
+    assert status_lines and claim in status_lines[-1], output
+    assert "completed 11, errored 1" in status_lines[-1]
+    table = lines.index("twelve: top 10 of 12 trials by best val_accuracy (higher is better)")
+    assert lines[table + 2].split()[:2] == [best["trial_id"], "completed"]
+    assert "best val_accuracy" in proc.stdout.split("twelve: 12 trials in")[-1]  # the summary

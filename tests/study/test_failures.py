@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -104,19 +105,39 @@ def test_consecutive_failures_stop_the_study_with_a_message(tripped_study):
     assert {15, 16}.isdisjoint(result.trials["config/units"])  # the rest never started
 
 
-def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(tmp_path):
-    # Ray's memory monitor kills a trial's process when the machine runs low on memory. Its
-    # threshold, set below what the machine already uses, makes it fire at once without
-    # using any memory; Ray reads it when it starts, so the study runs in its own process.
+def _host_oom_study(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`tunefleet run` of a study whose trials Ray's memory monitor kills: its threshold (in
+    ``env``), set below what the machine already uses, makes it fire at once without using any
+    memory. Ray reads it when it starts, so the study runs in a process of its own."""
     spec = tmp_path / "oom.yaml"
     spec.write_text("name: host_oom\nmodel: {builder: mlp, params: {units: 8}}\n"
                     "train: {epochs: 2}\nsearch: {algorithm: random, num_samples: 1}\n"
                     "failure: {max_retries: 1}\noutput: {storage: results}\n")
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT),
-           "RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "100"}
-    proc = subprocess.run([sys.executable, "-m", "tunefleet.cli", "run", "oom.yaml",
+    return subprocess.run([sys.executable, "-m", "tunefleet.cli", "run", "oom.yaml",
                            "--no-report"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_oom_study(request, tmp_path_factory):
+    """``_host_oom_study``, started with this module's first test, in a thread: its process
+    (mostly start-up: an interpreter, TensorFlow, a Ray) runs beside this module's studies,
+    and its test waits for it. Not started when that test is not selected."""
+    if not any(item.name == "test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries"
+               for item in request.session.items):
+        yield None
+        return
+    path = tmp_path_factory.mktemp("host_oom")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT),
+           "RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "100"}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield path, pool.submit(_host_oom_study, path, env)
+
+
+def test_a_trial_ray_kills_for_host_memory_is_failed_after_its_retries(host_oom_study):
+    # Ray's memory monitor kills a trial's process when the machine runs low on memory.
+    tmp_path, study = host_oom_study
+    proc = study.result()
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # no trial finished
     trials = pd.read_csv(tmp_path / "results" / "host_oom" / "trials.csv")
     assert trials["status"].tolist() == ["failed"]

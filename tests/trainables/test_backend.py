@@ -13,6 +13,7 @@ import pickle
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +274,53 @@ def test_ship_pickles_only_for_another_backend_and_unships_as_it_was(tmp_path):
     assert _unship(value) is value
 
 
+@needs_jax
+@pytest.mark.slow
+def test_a_jax_study_trains_data_parallel_and_its_best_model_restores_on_tensorflow(
+        ray_local, tmp_path):
+    """Two trials on JAX, each over 2 XLA host devices (DataParallel) with mixed_bfloat16 and 4
+    steps per execution (mixed_float16 on JAX: the fresh-process test below); 1077 training examples, an odd number, so every epoch's last batch
+    is cut to whole replicas. The report restores the best trial's JAX checkpoint in this
+    (TensorFlow) process and scores it on the test split."""
+    import keras
+
+    from tunefleet import report, run
+
+    record = tmp_path / "record"
+    record.mkdir()
+    result = run(tiny_spec(
+        tmp_path, name="on_jax",
+        model={"builder": "tests.backend_builders:recording_mlp",
+               "params": {"units": 32, "record": str(record)}},
+        search_space={"learning_rate": {"type": "loguniform", "low": 3e-3, "high": 2e-2}},
+        search={"algorithm": "random", "num_samples": 2, "seed": 3},
+        train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "backend": "jax",
+               "mixed_precision": "mixed_bfloat16", "steps_per_execution": 4,
+               "distribute": {"strategy": "mirrored", "cpu_devices": 2}}))
+    assert result.finished == 2
+    assert (result.trials["status"] == "completed").all()
+    facts = [json.loads(p.read_text()) for p in record.iterdir()]
+    in_trials = [f for f in facts if f["pid"] != os.getpid()]  # the driver's checks build too
+    assert len(in_trials) == 2  # one model per trial
+    for fact in in_trials:
+        assert fact["backend"] == "jax"
+        assert fact["dtype_policy"] == "mixed_bfloat16"  # the trial builds under the policy
+        assert fact["env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+        assert fact["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] is None  # no GPU share
+        assert fact["jax_devices"] == ["cpu:0", "cpu:1"]
+        assert fact["distribution"] == "DataParallel" and fact["mesh_devices"] == 2
+    rows = [json.loads(line) for p in result.path.glob("trial_*/result.json")
+            for line in p.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["replicas"] == 2 and r["global_batch_size"] == 64
+                                  for r in rows)
+    assert max(r["val_accuracy"] for r in rows) > 0.5  # it learned
+    built = report(result.path)
+    assert keras.backend.backend() == "tensorflow"  # the driver's Keras
+    assert isinstance(built.test.metrics["accuracy"], float)
+    assert built.test.metrics["accuracy"] > 0.5  # the JAX weights, restored on TensorFlow
+    assert Path(result.path, "report", "report.html").exists()
+
+
 JAX_CHILD = """
 import json, pickle, sys
 from pathlib import Path
@@ -345,23 +393,20 @@ print("RESULT " + json.dumps(facts))
 """
 
 
-def _child(script: str, *args: str, env: dict[str, str]) -> dict:
+def _child(script: str, *args: str, env: dict[str, str], base: dict[str, str]) -> dict:
+    """Run ``script`` in a fresh process with ``base`` (the environment as it was when the
+    module's tests began: tests here change os.environ while this may run) and ``env``."""
     proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT),
+                          text=True, timeout=300, env={**base, "PYTHONPATH": str(ROOT),
                                                       "TF_CPP_MIN_LOG_LEVEL": "2", **env})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-@needs_jax
-def test_a_jax_trial_process_builds_and_compiles_as_the_spec_says(tmp_path):
-    """In a fresh process whose environment says tensorflow (as a Ray worker's does): a
-    shipped hypermodel unpickles without importing Keras; once the trial selected JAX, the
-    builder's model has the spec's steps per execution, XLA (Keras' auto on JAX) and
-    mixed_float16 with loss scaling, and trains on the arrays the trainable feeds on JAX; the
-    hypermodel builds on JAX too; a distributed trial gets a DataParallel over 2 host devices
-    and keeps its steps per execution."""
+def _jax_child_inputs(tmp_path: Path) -> tuple[str, str]:
+    """JAX_CHILD's arguments: a shipped hypermodel's pickle and a JAX study's spec (an MLP,
+    4 steps per execution, mixed_float16)."""
     from tunefleet.trainables.hypermodel import resolve_hypermodel
 
     spec = tiny_spec(tmp_path, model={"builder": "mlp", "params": {"layers": 1, "units": 32}},
@@ -371,8 +416,49 @@ def test_a_jax_trial_process_builds_and_compiles_as_the_spec_says(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     shipped = ship(resolve_hypermodel("tests.hypermodels:layered_mlp"), as_experiment(spec))
     (tmp_path / "hypermodel.pkl").write_bytes(pickle.dumps(shipped))
-    facts = _child(JAX_CHILD, str(tmp_path / "hypermodel.pkl"), str(tmp_path / "spec.json"),
-                   env={"KERAS_BACKEND": "tensorflow"})
+    return str(tmp_path / "hypermodel.pkl"), str(tmp_path / "spec.json")
+
+
+def _mirrored_child_inputs(tmp_path: Path) -> str:
+    """TF_MIRRORED_CHILD's argument: a spec training mixed_float16 over 2 logical CPUs."""
+    spec = tiny_spec(tmp_path, train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01,
+                                      "mixed_precision": "mixed_float16",
+                                      "distribute": {"strategy": "mirrored", "cpu_devices": 2}})
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    return str(tmp_path / "spec.json")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def children(request, tmp_path_factory):
+    """The fresh processes of the two tests below (JAX_CHILD, TF_MIRRORED_CHILD), started
+    with this module's first test, in threads: each (mostly an interpreter importing Keras
+    and its backend) runs beside the tests before its own, which waits for its facts. Only
+    those of the selected tests start."""
+    names = {item.name for item in request.session.items}
+    base = dict(os.environ)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = {}
+        if HAS_JAX and "test_a_jax_trial_process_builds_and_compiles_as_the_spec_says" in names:
+            started["jax"] = pool.submit(
+                _child, JAX_CHILD, *_jax_child_inputs(tmp_path_factory.mktemp("jax_child")),
+                env={"KERAS_BACKEND": "tensorflow"}, base=base)
+        if "test_mixed_float16_trains_under_tensorflows_mirrored_strategy" in names:
+            started["mirrored"] = pool.submit(
+                _child, TF_MIRRORED_CHILD,
+                _mirrored_child_inputs(tmp_path_factory.mktemp("mirrored_child")), env={},
+                base=base)
+        yield started
+
+
+@needs_jax
+def test_a_jax_trial_process_builds_and_compiles_as_the_spec_says(children):
+    """In a fresh process whose environment says tensorflow (as a Ray worker's does): a
+    shipped hypermodel unpickles without importing Keras; once the trial selected JAX, the
+    builder's model has the spec's steps per execution, XLA (Keras' auto on JAX) and
+    mixed_float16 with loss scaling, and trains on the arrays the trainable feeds on JAX; the
+    hypermodel builds on JAX too; a distributed trial gets a DataParallel over 2 host devices
+    and keeps its steps per execution."""
+    facts = children["jax"].result()
     assert facts["keras_after_unpickling"] is False
     assert facts["backend"] == "jax"
     assert facts["steps"] == 4 and facts["jit"] is True
@@ -420,62 +506,11 @@ print("RESULT " + json.dumps({"replicas": trial.replicas, "pipeline": feed.pipel
 """
 
 
-def test_mixed_float16_trains_under_tensorflows_mirrored_strategy(tmp_path):
+def test_mixed_float16_trains_under_tensorflows_mirrored_strategy(children):
     """The combination is not refused: it works (on two logical CPUs, through the tf.data
-    feed the trainable uses); the JAX study below runs it under DataParallel."""
-    spec = tiny_spec(tmp_path, train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01,
-                                      "mixed_precision": "mixed_float16",
-                                      "distribute": {"strategy": "mirrored", "cpu_devices": 2}})
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    facts = _child(TF_MIRRORED_CHILD, str(tmp_path / "spec.json"), env={})
+    feed the trainable uses); the JAX study above runs it under DataParallel."""
+    facts = children["mirrored"].result()
     assert facts["replicas"] == 2 and facts["pipeline"] is True
     assert facts["optimizer"] == "LossScaleOptimizer"
     assert all(math.isfinite(v) for v in facts["loss"]) and facts["loss"][1] < facts["loss"][0]
     assert facts["val_accuracy"] > 0.3
-
-
-@needs_jax
-@pytest.mark.slow
-def test_a_jax_study_trains_data_parallel_and_its_best_model_restores_on_tensorflow(
-        ray_local, tmp_path):
-    """Two trials on JAX, each over 2 XLA host devices (DataParallel) with mixed_bfloat16 and 4
-    steps per execution (mixed_float16 on JAX: the fresh-process test above); 1077 training examples, an odd number, so every epoch's last batch
-    is cut to whole replicas. The report restores the best trial's JAX checkpoint in this
-    (TensorFlow) process and scores it on the test split."""
-    import keras
-
-    from tunefleet import report, run
-
-    record = tmp_path / "record"
-    record.mkdir()
-    result = run(tiny_spec(
-        tmp_path, name="on_jax",
-        model={"builder": "tests.backend_builders:recording_mlp",
-               "params": {"units": 32, "record": str(record)}},
-        search_space={"learning_rate": {"type": "loguniform", "low": 3e-3, "high": 2e-2}},
-        search={"algorithm": "random", "num_samples": 2, "seed": 3},
-        train={"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "backend": "jax",
-               "mixed_precision": "mixed_bfloat16", "steps_per_execution": 4,
-               "distribute": {"strategy": "mirrored", "cpu_devices": 2}}))
-    assert result.finished == 2
-    assert (result.trials["status"] == "completed").all()
-    facts = [json.loads(p.read_text()) for p in record.iterdir()]
-    in_trials = [f for f in facts if f["pid"] != os.getpid()]  # the driver's checks build too
-    assert len(in_trials) == 2  # one model per trial
-    for fact in in_trials:
-        assert fact["backend"] == "jax"
-        assert fact["dtype_policy"] == "mixed_bfloat16"  # the trial builds under the policy
-        assert fact["env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-        assert fact["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] is None  # no GPU share
-        assert fact["jax_devices"] == ["cpu:0", "cpu:1"]
-        assert fact["distribution"] == "DataParallel" and fact["mesh_devices"] == 2
-    rows = [json.loads(line) for p in result.path.glob("trial_*/result.json")
-            for line in p.read_text().splitlines()]
-    assert len(rows) == 4 and all(r["replicas"] == 2 and r["global_batch_size"] == 64
-                                  for r in rows)
-    assert max(r["val_accuracy"] for r in rows) > 0.5  # it learned
-    built = report(result.path)
-    assert keras.backend.backend() == "tensorflow"  # the driver's Keras
-    assert isinstance(built.test.metrics["accuracy"], float)
-    assert built.test.metrics["accuracy"] > 0.5  # the JAX weights, restored on TensorFlow
-    assert Path(result.path, "report", "report.html").exists()
