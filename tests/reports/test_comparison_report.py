@@ -13,7 +13,9 @@ import pytest
 
 from tunefleet.reports import build_comparison_report, collect_comparison, load_study
 from tunefleet.reports.compare import Band, Budget, Comparison
+from tunefleet.reports.compare_verdict import verdict
 from tunefleet.reports.synthetic import GRID_SPACE, write_synthetic_study
+from tunefleet.spec.budget import SEARCH_BUDGET_SPENT
 
 
 def _variants(tmp_path, spec: dict[str, dict], seeds: int, budget=None, **common):
@@ -73,6 +75,60 @@ def test_a_better_variant_wins_at_equal_budget(tmp_path):
     assert ok[-1] and (band.low[ok] <= band.mean[ok] + 1e-12).all()
     assert (band.mean[ok] <= band.high[ok] + 1e-12).all()
     assert set(c.wall_bands) == {"better", "plain"}
+
+
+def test_variants_that_tie_are_named_together_and_none_is_best(tmp_path):
+    """a and b ran the same seeds (equal means at the budget, as 0.9824 and 0.9824 on digits),
+    c is 0.1 worse: the verdict names a and b as tied, calls neither best, and says that both
+    beat c. Means a float rounding apart still tie; a real lead does not."""
+    studies, labels = [], []
+    for label, offset, seed0 in (("a", 0.0, 0), ("b", 0.0, 0), ("c", -0.1, 50)):
+        for s in range(5):
+            studies.append(load_study(write_synthetic_study(
+                tmp_path, name=f"{label}_{s}", seed=seed0 + s, budget={"epochs": 24}, trials=12,
+                epochs=4, cut_fraction=0.0, offset=offset)))
+            labels.append(label)
+    c = collect_comparison(studies, labels=labels)
+    means = c.variants.set_index("variant")["mean"]
+    assert means["a"] == means["b"] and means["c"] < means["a"]
+    assert isinstance(c.verdict, str)
+    assert c.verdict.startswith("a and b tie at 24 epochs: their mean val_accuracy is the same, "
+                                "so none of them is best. Each of them beats every other variant "
+                                "at the 5% level")
+    assert "is best at" not in c.verdict and "leads" not in c.verdict
+    assert f"(mean over seeds, 95% bootstrap interval): a {means['a']:.4f}" in c.verdict
+    assert "P(a beats c) = 1.00, p = 0.00794 (Holm 0.0238), P(b beats c) = 1.00" in c.verdict
+    # A difference in the last bits (a mean summed in another order) is still a tie.
+    c.variants.loc[c.variants["variant"] == "b", "mean"] = means["b"] + 1e-15
+    assert verdict(c).startswith("a and b tie at 24 epochs")
+    # A lead, even one the seeds cannot establish, is not: b leads, without beating a.
+    c.variants.loc[c.variants["variant"] == "b", "mean"] = means["b"] + 0.01
+    text = verdict(c)
+    assert text.startswith("b beats c at 24 epochs") and "no significant difference from a" in text
+    assert "tie" not in text
+
+
+def test_the_trials_column_counts_trials_that_trained(tmp_path):
+    """A study its budget stopped also lists trials Ray had created but never ran (stopped by
+    the study, 0 epochs): the comparison counts only the trials that trained an epoch, and its
+    column says so."""
+    paths = [write_synthetic_study(tmp_path, name=f"s{i}", seed=i, budget={"epochs": 12},
+                                   trials=20, epochs=3, cut_fraction=0.0, unstarted=unstarted)
+             for i, unstarted in enumerate((3, 0))]
+    study = load_study(paths[0])
+    never = study.trials[study.trials["epochs_trained"] == 0]
+    assert len(study.trials) == 7 and len(never) == 3
+    assert (never["status"] == "stopped_by_study").all()
+    why = SEARCH_BUDGET_SPENT.format("12 epochs")
+    assert never["reason"].tolist() == [f"{why}, before its first epoch"] * 3
+    assert study.summary["stopped"] == why
+    c = build_comparison_report([study, load_study(paths[1])], tmp_path / "cmp", labels=["x", "y"])
+    assert "trials" not in c.table and "trials" not in c.variants
+    assert c.table["trials trained"].tolist() == [4, 4]
+    assert c.table["trials trained"].dtype.kind == "i"
+    assert c.variants.set_index("variant").loc["x", "trials trained"] == 4.0
+    assert "trials trained: the trials that trained at least one epoch" in (
+        tmp_path / "cmp" / "report.md").read_text()
 
 
 def test_equal_variants_with_three_seeds_are_no_significant_difference(tmp_path):
@@ -138,7 +194,7 @@ def test_budgets_of_trials_and_of_seconds_set_the_axis(tmp_path):
     paths, labels = _variants(tmp_path, {"a": {}, "b": {}}, seeds=2, budget={"trials": 10},
                               trials=50, epochs=3)
     c = collect_comparison([load_study(p) for p in paths], labels=labels)
-    assert c.budget == Budget("trials", 10.0, True) and (c.table["trials"] == 10).all()
+    assert c.budget == Budget("trials", 10.0, True) and (c.table["trials trained"] == 10).all()
     assert (c.table["spent"] == 10).all() and "trials to target" in c.table
     assert c.bands["a"].x[-1] == 10.0
     paths, labels = _variants(tmp_path / "clock", {"a": {}, "b": {}}, seeds=2,

@@ -85,7 +85,8 @@ CASES = [
     (["scheduler={name: pbt}", "search.max_concurrent=2"],
      r"^search\.max_concurrent: pbt trains its whole population side by side.*got 2\. Remove it"),
     (["scheduler.name=ashaa"],
-     r"^scheduler\.name: unknown value 'ashaa'; did you mean 'asha'\? valid: fifo, asha, hyperband, median"),
+     (r"^scheduler\.name: unknown value 'ashaa'; did you mean 'asha'\? "
+      r"valid: fifo, asha, hyperband, median, bohb, pbt, pb2$")),
     (["search={algorithm: hyperopt, points_to_evaluate: [{learning_rate: 0.01, dropout: 0.1, units: 8}]}"],
      r"^search\.points_to_evaluate\[0\]\.units: not in search_space \(it has learning_rate, dropout\); remove it"),
     (["search={algorithm: hyperopt, points_to_evaluate: [{learning_rate: 0.01}]}"],

@@ -40,14 +40,17 @@ def test_fixed_values_round_trip(tmp_path):
 
 @pytest.mark.parametrize("path", COMPARISONS, ids=[p.name for p in COMPARISONS])
 def test_comparison_examples_validate(path):
-    """Comparison specs: every experiment they imply passes its checks (single-study examples
-    are checked in tests/test_examples.py)."""
+    """Comparison specs: one experiment per variant passes its checks (a variant's seeds
+    differ only in name and search.seed; single-study examples are checked in
+    tests/test_examples.py)."""
     from tunefleet.study.runner import prepare
     from tunefleet.study.comparison import load_comparison
 
     spec, experiments = load_comparison(path)
     assert len(experiments) == len(spec.variants) * len(spec.seeds)
-    for experiment in experiments:
+    firsts = experiments[::len(spec.seeds)]  # ordered variant by variant, each over its seeds
+    assert [e.search.seed for e in firsts] == [spec.seeds[0]] * len(spec.variants)
+    for experiment in firsts:
         prepare(experiment)
 
 

@@ -35,6 +35,9 @@ MIN_SEEDS = 3  # fewer seeds per variant: a warning in the run's output and in t
 ALPHA = 0.05  # significance level of the rank tests (after Holm's adjustment)
 BAND_POINTS = 200
 _AXES = {"epochs": "epochs trained in total", "trials": "trials started", "wall_s": "wall time (s)"}
+# Per study and per variant: the trials that trained at least one epoch. A study its budget
+# stopped also lists trials Ray had created but never ran (stopped by the study, 0 epochs).
+TRIALS_TRAINED = "trials trained"
 
 
 @dataclass
@@ -122,6 +125,11 @@ def _run(study: StudyData) -> _Run:
                 np.cumsum(first).astype(float), best_so_far(values, study.mode))
 
 
+def _trained(study: StudyData) -> pd.DataFrame:
+    """The study's trials that trained at least one epoch (not those created but never run)."""
+    return study.trials[study.trials["epochs_trained"].fillna(0).astype(int) > 0]
+
+
 def _test_score(study: StudyData) -> tuple[Optional[str], Optional[float]]:
     path = study.path / "report" / "test_metrics.json"
     if not path.exists():
@@ -165,14 +173,15 @@ def _grid_note(label: str, studies: list[StudyData], budget: Budget) -> Optional
     if not grids or not budget.declared:
         return None
     size = grid_size(grids[0].experiment)
-    ran = [len(s.trials[s.hyperparameters].astype(str).drop_duplicates()) if s.hyperparameters
-           else min(len(s.trials), 1) for s in grids]
+    trained = [_trained(s) for s in grids]
+    ran = [len(t[s.hyperparameters].astype(str).drop_duplicates()) if s.hyperparameters
+           else min(len(t), 1) for s, t in zip(grids, trained, strict=True)]
     counts = f"{min(ran)}" if min(ran) == max(ran) else f"{min(ran)}–{max(ran)}"
     if max(ran) < size:
         return (f"{label}: the budget ({budget.describe()}) ran {counts} of the grid's {size} "
                 "configurations per seed, truncated in an order drawn at random from each "
                 "seed, not the grid's own")
-    trials = [len(s.trials) for s in grids]
+    trials = [len(t) for t in trained]
     if max(trials) > size:
         return (f"{label}: the budget ({budget.describe()}) ran the whole grid of {size} "
                 f"configurations and repeated it ({max(trials)} trials at most), each pass in a "
@@ -223,7 +232,8 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
         overall = float(run.best[-1]) if len(run.best) else math.nan
         rows.append({
             "study": exp.name, "variant": label, "search": exp.search.algorithm,
-            "scheduler": exp.scheduler.name, "seed": exp.search.seed, "trials": len(study.trials),
+            "scheduler": exp.scheduler.name, "seed": exp.search.seed,
+            TRIALS_TRAINED: len(_trained(study)),
             f"best {objective}": at_budget[i],
             f"test {key or 'metric'}": test_value,
             "wall time (s)": study.summary.get("wall_time_s", float(run.elapsed.max())
@@ -241,7 +251,7 @@ def collect_comparison(studies: Sequence[StudyData], target: Optional[float] = N
             "most important": _most_important(study),
         })
     table = pd.DataFrame(rows)
-    for column in ("epochs", "trials", "seed"):
+    for column in ("epochs", TRIALS_TRAINED, "seed"):
         table[column] = table[column].astype(int)
     test_column = f"test {test_key or 'metric'}"
     if test_column not in table:
@@ -288,7 +298,7 @@ def _variant_rows(table: pd.DataFrame, members: dict[str, list[int]], objective:
             "AUC": float(part["AUC"].mean()),
             "test": float(np.nanmean(test)) if np.isfinite(test).any() else math.nan,
             "test low": test_low, "test high": test_high,
-            "spent": float(part["spent"].mean()), "trials": float(part["trials"].mean()),
+            "spent": float(part["spent"].mean()), TRIALS_TRAINED: float(part[TRIALS_TRAINED].mean()),
             "wall time (s)": float(part["wall time (s)"].astype(float).mean()),
         })
     return pd.DataFrame(rows), values

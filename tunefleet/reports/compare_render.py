@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .compare import Comparison
+from .compare import TRIALS_TRAINED, Comparison
 from .comparison_stats import CONFIDENCE
 from .render import _esc, _table
 
@@ -36,7 +36,7 @@ def _variants_table(c: Comparison) -> pd.DataFrame:
         out[f"test {c.test_metric}"] = [_cell(*r) for r in zip(v["test"], v["test low"],
                                                                  v["test high"], strict=True)]
     out[f"spent ({unit})"] = v["spent"]
-    out["trials"] = v["trials"]
+    out[TRIALS_TRAINED] = v[TRIALS_TRAINED]
     out["wall time (s)"] = v["wall time (s)"]
     return out
 
@@ -80,7 +80,9 @@ def comparison_markdown(c: Comparison, title: str) -> str:
          "far first reached the target, over the seeds that reached it; AUC: the best so far "
          "averaged over the budget (before a study's first result, the worst value of all "
          "studies)" + ("; test: each seed's best model on the held-out test split, never seen "
-                       "while tuning." if c.test_metric else ".")), "",
+                       "while tuning" if c.test_metric else "")
+         + f"; {TRIALS_TRAINED}: the trials that trained at least one epoch (not those a spent "
+         "budget left created but never run), the mean over seeds."), "",
         _table(_variants_table(c)), "",
         "## Pairwise", "",
         ("P(A beats B): the chance that a seed of A ends better than a seed of B at the budget "

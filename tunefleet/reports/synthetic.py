@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..spec import Experiment, dump_yaml
+from ..spec.budget import SEARCH_BUDGET_SPENT
 from ..trainables.status import STUDY_STOPS_FILE
 
 __all__ = ["write_synthetic_study", "synthetic_accuracy", "GRID_SPACE"]
@@ -53,7 +54,8 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
                           seed: int = 0, name: str = "synthetic", search: str = "random",
                           scheduler: str = "asha", cut_fraction: float = 0.75,
                           executions: int = 1, budget: Optional[dict[str, float]] = None,
-                          offset: float = 0.0, test_metrics: bool = False) -> Path:
+                          offset: float = 0.0, test_metrics: bool = False,
+                          unstarted: int = 0) -> Path:
     """Write a study of ``trials`` × up to ``epochs`` under ``directory/name``; return its path.
 
     ``cut_fraction`` of the trials stop after a few epochs, as under a halving scheduler; each
@@ -65,8 +67,13 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
     spent keeps the epochs it trained and is recorded as stopped by the study; ``trials`` is
     then only an upper bound. ``offset`` is added to every accuracy. ``test_metrics`` writes
     ``report/test_metrics.json`` for the best trial, as the report's evaluation does (test
-    accuracy a little below the best validation accuracy).
+    accuracy a little below the best validation accuracy). ``unstarted`` (with a ``budget``)
+    adds that many trials Ray had created but never ran when the budget was spent: a trial
+    directory with its params.json and no result, recorded as stopped by the study.
     """
+    if unstarted and budget is None:
+        raise ValueError(f"unstarted: trials left unstarted are what a spent budget leaves, "
+                         f"got unstarted={unstarted} without a budget; pass budget too")
     rng = np.random.default_rng(seed)
     study = Path(directory) / name
     study.mkdir(parents=True, exist_ok=True)
@@ -92,20 +99,27 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
     best: tuple[float, str] = (-math.inf, "")
     stops: dict[str, str] = {}
     spec_budget = exp.search.budget
-    why = f"the budget (search.budget: {spec_budget.describe()}) was spent" if spec_budget else ""
-    for t in range(trials):
-        learning_rate = float(10 ** rng.uniform(-4, -1))
-        config: dict[str, Any] = {"learning_rate": learning_rate,
+    why = SEARCH_BUDGET_SPENT.format(spec_budget.describe()) if spec_budget else ""
+
+    def create(t: int) -> tuple[str, Path, dict[str, Any]]:
+        """Trial ``t``'s id, directory and configuration (params.json), as Ray creates them."""
+        config: dict[str, Any] = {"learning_rate": float(10 ** rng.uniform(-4, -1)),
                   "batch_size": int(rng.choice([16, 32, 64, 128])),
                   "dropout": float(rng.uniform(0, 0.5)), "optimizer": str(rng.choice(["adam", "sgd"])),
                   "trial_seed": int(rng.integers(2**31 - 1))}
         if grid is not None:
             config.update(grid[t % len(grid)])
-            learning_rate = float(config["learning_rate"])
         trial_id = f"{name}_{t:05d}"
         trial_dir = study / f"trial_{trial_id}"
         trial_dir.mkdir(exist_ok=True)
         (trial_dir / "params.json").write_text(json.dumps(config))
+        return trial_id, trial_dir, config
+
+    created = 0
+    for t in range(trials):
+        trial_id, trial_dir, config = create(t)
+        created += 1
+        learning_rate = float(config["learning_rate"])
         # Halving-like cut: most trials stop after a few epochs.
         length = epochs if rng.random() >= cut_fraction else int(rng.integers(1, max(2, epochs // 3)))
         lines, elapsed = [], 0.0
@@ -133,11 +147,13 @@ def write_synthetic_study(directory: str | Path, trials: int = 50, epochs: int =
         (trial_dir / "result.json").write_text("\n".join(lines) + "\n")
         if spent:
             break
+    for t in range(created, created + unstarted):  # created by Ray, never run: no result
+        stops[create(t)[0]] = why
     if stops:
         (study / STUDY_STOPS_FILE).write_text(json.dumps(stops, indent=1))
     (study / "summary.json").write_text(json.dumps({
         "name": name, "wall_time_s": clock - 1_800_000_000.0, "epochs_total": total_epochs,
-        "stopped": why if spent else None}))
+        "stopped": why if spent or unstarted else None}))
     if test_metrics and best[1]:
         report = study / "report"
         report.mkdir(exist_ok=True)

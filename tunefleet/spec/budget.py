@@ -10,10 +10,14 @@ from pydantic import Field, model_validator
 
 from .base import StrictModel
 
-__all__ = ["BudgetSpec", "BUDGET_UNITS", "check_budget"]
+__all__ = ["BudgetSpec", "BUDGET_UNITS", "SEARCH_BUDGET_SPENT", "check_budget"]
 
 # Each unit, with how its amount reads in a sentence.
 BUDGET_UNITS = {"epochs": "epochs", "trials": "trials", "wall_s": "s"}
+# Why a study whose search.budget was spent stopped (summary.json's ``stopped``, and each trial
+# it ended): written by the driver (study/budget.py), read back by the reports; a resume does
+# not reopen such a study. Format it with ``BudgetSpec.describe()``.
+SEARCH_BUDGET_SPENT = "the budget (search.budget: {}) was spent"
 
 
 class BudgetSpec(StrictModel):

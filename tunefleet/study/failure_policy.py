@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..reports.load import RETRIES_FILE
+from ..spec.budget import SEARCH_BUDGET_SPENT
 from ..trainables.status import FAILED_REASONS, STOP_REASONS, STUDY_STOPS_FILE, error_summary
 from ..trainables.watchdog import FailureRecord
 
@@ -28,8 +29,8 @@ __all__ = ["FailureTracker", "RETRIES_FILE", "INTERRUPTED", "SEARCH_BUDGET_SPENT
 
 INTERRUPTED = "the study was interrupted (Ctrl-C) or its driver stopped"
 _BUDGET = "the time budget (search.time_budget_s={}) was spent"
-# search.budget (study/budget.py): the study is what it bought, and a resume does not reopen it.
-SEARCH_BUDGET_SPENT = "the budget (search.budget: {}) was spent"
+# SEARCH_BUDGET_SPENT (search.budget, study/budget.py) lives in spec/budget.py, which the reports
+# may import too (they never import the study package); re-exported here.
 
 
 def budget_spent(stopped: Optional[str]) -> bool:
