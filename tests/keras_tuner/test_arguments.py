@@ -3,6 +3,8 @@ with a message that says why (never ignored); search()'s inputs. No Ray: nothing
 
 from __future__ import annotations
 
+import re
+
 import keras_tuner
 import numpy as np
 import pandas as pd
@@ -271,3 +273,87 @@ def test_a_scheduler_for_more_epochs_than_one_is_checked_against_searchs_epochs(
     spec = tuner._args.spec("p", 1, "m:f")
     with pytest.raises(SpecError, match="grace_period"):
         Experiment.from_dict(spec)
+
+
+
+# A stored study's summary.json ``stopped`` (None: it ran every trial), and what a re-created
+# tuner asking for the trials it holds prints instead of resuming it.
+ENDED = [
+    (None, r"already holds the 2 trials asked for; raise max_trials"),
+    ("the time budget (search.time_budget_s=60) was spent",
+     (r"p ended: the time budget \(search\.time_budget_s=60\) was spent, and a search with "
+      r"the same max_trials and time_budget_s does not resume it; pass another time_budget_s")),
+    # search.budget: a tuner sets num_samples, which a budget excludes; read as the runner does.
+    ("the budget (search.budget: 12 epochs) was spent",
+     (r"p ended: the budget \(search\.budget: 12 epochs\) was spent, and the study is what "
+      r"that budget bought; pass overwrite=True")),
+    (("the study stopped after 3 consecutive failed trials (failure.max_consecutive=3): "
+      "p_00000 failed: out of memory"),
+     (r"p stopped: the study stopped after 3 consecutive failed trials .*; the trials it "
+      r"stopped are not run again: fix the cause, then raise max_trials")),
+    (("the study stopped because trial p_00001 raised FatalError (a KerasTuner FatalError "
+      "ends the search)"), r"p stopped: the study stopped because trial p_00001 raised Fatal"),
+]
+
+
+def _stored_study(tmp_path, stopped):
+    """A tuner and the 2-trial study it started in its project directory (synthetic: no Ray,
+    nothing trained), whose summary.json says why it ended (``stopped``; "no summary": none
+    written); and the tuner's search() arguments."""
+    import json
+
+    import yaml
+
+    from tunefleet.reports.synthetic import write_synthetic_study
+
+    tuner = kt.RandomSearch(user_code.build_model, objective="val_accuracy", max_trials=2,
+                            seed=3, directory=tmp_path, project_name="p", time_budget_s=60)
+    study = write_synthetic_study(tmp_path, trials=2, epochs=2, name="p", cut_fraction=0.0)
+    spec = Experiment.from_dict(tuner._args.spec("p", 2, tuner._reference())).to_dict()
+    (study / "spec.yaml").write_text(yaml.safe_dump(spec))
+    (study / "summary.json").unlink()
+    if stopped != "no summary":
+        (study / "summary.json").write_text(json.dumps(
+            {"name": "p", "trials": {"total": 2}, "best": None, "stopped": stopped}))
+    x, y, xv, yv = user_code.digits()
+    return tuner, study, (x, y), {"epochs": 2, "validation_data": (xv, yv)}
+
+
+@pytest.mark.parametrize("stopped, message", ENDED, ids=["done", "time_budget", "search_budget",
+                                                         "failure_policy", "fatal_error"])
+def test_a_study_that_ended_by_itself_is_not_resumed_by_a_recreated_tuner(tmp_path, capsys,
+                                                                          stopped, message):
+    """The same max_trials on a study that ran every trial, spent its budget or was stopped
+    by its failure policy: the tuner says so and returns the study's result, resuming nothing
+    (a resume would run another time budget, or nothing)."""
+    from tunefleet.study.summary import StudyResult
+
+    tuner, study, args, kwargs = _stored_study(tmp_path, stopped)
+    files = {p: p.read_bytes() for p in study.rglob("*") if p.is_file()}
+    tuner.search(*args, **kwargs)
+    out = capsys.readouterr().out
+    assert re.search(f"^tunefleet: {re.escape(tuner.project_dir)}[ /]", out, re.M), out
+    assert re.search(message, out), out
+    assert isinstance(tuner.result, StudyResult)
+    assert tuner.result.summary["stopped"] == stopped
+    assert list(tuner.result.trials["trial_id"]) == ["p_00000", "p_00001"]
+    assert {p: p.read_bytes() for p in study.rglob("*") if p.is_file()} == files  # untouched
+
+
+@pytest.mark.parametrize("stopped, time_budget_s", [
+    (("the study was interrupted (Ctrl-C) or its driver stopped; continue it with "
+      "`tunefleet resume results/p`"), 60),
+    ("no summary", 60),  # the driver was killed before it wrote one
+    ("the time budget (search.time_budget_s=60) was spent", 120),  # a new budget for this run
+], ids=["interrupted", "killed_driver", "new_time_budget"])
+def test_a_study_cut_short_is_resumed_by_a_recreated_tuner(tmp_path, capsys, stopped,
+                                                           time_budget_s):
+    """The synthetic study has no Ray Tune state, so the resume says it cannot resume it:
+    proof that the tuner went on to resume, with no Ray started."""
+    tuner, _, args, kwargs = _stored_study(tmp_path, stopped)
+    again = kt.RandomSearch(user_code.build_model, objective="val_accuracy", max_trials=2,
+                            seed=3, directory=tmp_path, project_name="p",
+                            time_budget_s=time_budget_s)
+    with pytest.raises(SpecError, match="holds no study to resume"):
+        again.search(*args, **kwargs)
+    assert f"tunefleet: {tuner.project_dir}" not in capsys.readouterr().out

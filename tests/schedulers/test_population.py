@@ -275,6 +275,7 @@ def _rows(study: Study) -> pd.DataFrame:
                 row = json.loads(line)
                 out.append({"trial_id": row["trial_id"], "epoch": row["epoch"],
                             "reported_at": row["reported_at"],
+                            "iterations_since_restore": row["iterations_since_restore"],
                             "lr": row["lr"], "cloned_from": row.get("cloned_from"),
                             "checkpoint_dir_name": row.get("checkpoint_dir_name"),
                             **{f"config/{k}": v for k, v in row["config"].items()}})
@@ -362,6 +363,50 @@ def test_pb2_runs_and_trains_at_the_gp_chosen_rate(pb2_study):
         else:
             chosen += copy[keys].tolist() != source
     assert chosen >= 1, "the GP chose no copy's values"
+    _check_pb2_changes_at_decisions(pb2_study, rows)
+
+
+def _check_pb2_changes_at_decisions(study: Study, rows: pd.DataFrame) -> None:
+    """What PB2 does, end to end: at a decision some trial's learning rate changes from one
+    epoch to the next, to a value inside the search space's bounds; that trial went on from
+    the checkpoint it copied (restored: its epoch count goes on from the copied epoch, and
+    Ray's count since the restore starts again); the report's schedules show the change."""
+    from tunefleet.reports import load_study
+    from tunefleet.reports.schedules import Schedules, collect_schedules
+
+    decisions = {1, 2}  # perturbation_interval 1 over 3 epochs (conftest.population_spec)
+    changed = []
+    for trial_id, trial in rows.groupby("trial_id"):
+        trial = trial.sort_values("reported_at").reset_index(drop=True)
+        for i in range(1, len(trial)):
+            before, after = trial.loc[i - 1], trial.loc[i]
+            if not math.isclose(before["config/learning_rate"], after["config/learning_rate"],
+                                rel_tol=1e-9):
+                changed.append((trial_id, before, after))
+    assert changed, "no trial's learning rate changed between two of its epochs"
+    for trial_id, before, after in changed:
+        new = after["config/learning_rate"]
+        assert isinstance(new, float) and 1e-3 <= new <= 2e-2
+        assert after["lr"] == pytest.approx(new, rel=1e-6)  # the optimizer trained at it
+        # A change only at a decision, and only by a copy that went on from its checkpoint.
+        assert int(before["epoch"]) in decisions
+        assert int(after["epoch"]) == int(before["epoch"]) + 1
+        source = after["cloned_from"]
+        assert isinstance(source, str) and source != trial_id
+        assert after["iterations_since_restore"] == 1  # restored, not started again
+        assert ((rows["trial_id"] == source) & (rows["epoch"] == before["epoch"])).any()
+
+    info = collect_schedules(load_study(study.result.path))
+    assert isinstance(info, Schedules) and info.scheduler == "pb2"
+    assert info.keys == ["learning_rate", "dropout"] and info.log_scale == {"learning_rate"}
+    shown = info.changes.set_index(["trial_id", "epoch"])
+    for trial_id, before, after in changed:
+        change = shown.loc[(trial_id, int(after["epoch"]))]
+        assert change["cloned_from"] == after["cloned_from"]
+        assert change["learning_rate"] == (f"{before['config/learning_rate']:.4g} → "
+                                           f"{after['config/learning_rate']:.4g}")
+        schedule = info.trial(trial_id).set_index("epoch")["learning_rate"]
+        assert schedule[int(after["epoch"])] == pytest.approx(after["config/learning_rate"])
 
 
 @pytest.mark.slow

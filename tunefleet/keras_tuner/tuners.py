@@ -16,34 +16,11 @@ import yaml
 
 from ..spec import Experiment, SpecError
 from .arguments import KT_FIELDS, TunerArguments, hyperband_trials, refuse_unsupported
+from .continuation import differences, ended_message, stored_result
 from .declared import with_declared
 from .inputs import search_inputs
 
 __all__ = ["Tuner", "RandomSearch", "BayesianOptimization", "Hyperband", "GridSearch"]
-
-# Spec sections a continued search may change; anything else needs overwrite=True.
-# Spec sections a continued search may change (None: all of it), as a resumed study may
-# (study/resume_rules.py): the rest is in the state Ray restores.
-_CONTINUABLE = {"search": ("num_samples", "time_budget_s"), "output": None, "cluster": None,
-                "failure": ("max_consecutive",)}
-
-
-def _differences(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
-    """The settings in which a re-created tuner's spec differs from its study's, beyond what a
-    continued search may change (``_CONTINUABLE``)."""
-    out = []
-    for section in sorted({*given, *stored}):
-        allowed = _CONTINUABLE.get(section, ())
-        if allowed is None:
-            continue
-        a, b = given.get(section), stored.get(section)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{section}.{k}" for k in sorted({*a, *b})
-                    if k not in allowed and a.get(k) != b.get(k)]
-        elif a != b:
-            out.append(section)
-    return out
-
 
 @contextlib.contextmanager
 def _kerastuner_fields(objective: Optional[dict[str, Any]] = None) -> Iterator[None]:
@@ -332,7 +309,7 @@ class Tuner:
             spec = {**spec, "search": {**spec["search"], "seed": stored["search"]["seed"]}}
         experiment = Experiment.from_dict(spec)
         given = experiment.to_dict()
-        changed = [KT_FIELDS.get(f, f) for f in _differences(given, stored)]
+        changed = [KT_FIELDS.get(f, f) for f in differences(given, stored)]
         info = json.loads(self._storage().read_text("data/info.json") or "{}")
         shape = list(data.info.input_shape)
         if info.get("input_shape") not in (None, shape):
@@ -350,13 +327,15 @@ class Tuner:
                             "keeps them", want, fix=f"pass max_trials={have} or more, or "
                             "overwrite=True to start again")
         summary = json.loads(self._storage().read_text("summary.json") or "{}")
-        if summary and not summary.get("stopped") and want == have:
-            print(f"tunefleet: {self.project_dir} already holds the {have} trials asked for; "
-                  "raise max_trials to add trials, or pass overwrite=True to start again")
-            return self.result
+        budget_changed = given["search"].get("time_budget_s") != \
+            stored["search"].get("time_budget_s")
+        ended = ended_message(summary, self.project_dir, have, budget_changed) \
+            if want == have else None
+        if ended is not None:
+            print(f"tunefleet: {ended}")
+            return stored_result(self._loaded(), summary, self._storage())
         return resume(self._storage(), data=data, hypermodel=self.hypermodel,
                       fit_kwargs=fit_kwargs, spec=experiment)
-
 
 class RandomSearch(Tuner):
     """KerasTuner's RandomSearch: configurations sampled at random (seeded), on Ray Tune."""
