@@ -312,7 +312,10 @@ def _stored_study(tmp_path, stopped):
     spec = Experiment.from_dict(tuner._args.spec("p", 2, tuner._reference())).to_dict()
     (study / "spec.yaml").write_text(yaml.safe_dump(spec))
     (study / "summary.json").unlink()
-    if stopped != "no summary":
+    if stopped == "killed continuation":  # the summary of the search before, of 1 trial
+        (study / "summary.json").write_text(json.dumps(
+            {"name": "p", "trials": {"total": 1}, "best": None, "stopped": None}))
+    elif stopped != "no summary":
         (study / "summary.json").write_text(json.dumps(
             {"name": "p", "trials": {"total": 2}, "best": None, "stopped": stopped}))
     x, y, xv, yv = user_code.digits()
@@ -344,8 +347,11 @@ def test_a_study_that_ended_by_itself_is_not_resumed_by_a_recreated_tuner(tmp_pa
     (("the study was interrupted (Ctrl-C) or its driver stopped; continue it with "
       "`tunefleet resume results/p`"), 60),
     ("no summary", 60),  # the driver was killed before it wrote one
+    # max_trials raised from 1 to 2 (spec.yaml says 2), and that driver killed: the summary
+    # is the finished 1-trial search's.
+    ("killed continuation", 60),
     ("the time budget (search.time_budget_s=60) was spent", 120),  # a new budget for this run
-], ids=["interrupted", "killed_driver", "new_time_budget"])
+], ids=["interrupted", "killed_driver", "killed_continuation", "new_time_budget"])
 def test_a_study_cut_short_is_resumed_by_a_recreated_tuner(tmp_path, capsys, stopped,
                                                            time_budget_s):
     """The synthetic study has no Ray Tune state, so the resume says it cannot resume it:

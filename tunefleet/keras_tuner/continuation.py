@@ -32,11 +32,11 @@ def differences(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
 
 
 def ended_message(summary: dict[str, Any], project_dir: str, have: int,
-           budget_changed: bool) -> Optional[str]:
+                  budget_changed: bool) -> Optional[str]:
     """What a re-created tuner asking for the trials its study holds says instead of resuming
-    it; None if the tuner resumes it: a study cut short (interrupted, or with no summary: its
-    driver was killed), and one whose time budget ran out when the tuner passes another
-    ``time_budget_s``. A study that ended by itself (done, a budget spent, the failure policy)
+    it; None if the tuner resumes it: a study cut short (interrupted, or with no summary or
+    one of fewer trials than its spec: its driver was killed), and one whose time budget ran
+    out when the tuner passes another ``time_budget_s``. A study that ended by itself (done, a budget spent, the failure policy)
     stays as it is: resuming it again would run another time budget, or nothing."""
     from ..study.budget import spent_search_budget
     from ..study.failure_policy import INTERRUPTED, budget_spent
@@ -44,6 +44,9 @@ def ended_message(summary: dict[str, Any], project_dir: str, have: int,
     stopped = summary.get("stopped")
     if not summary or (stopped and stopped.startswith(INTERRUPTED)):
         return None
+    total = (summary.get("trials") or {}).get("total")
+    if not stopped and isinstance(total, int) and total < have:
+        return None  # a continuation to ``have`` trials whose driver was killed
     if not stopped:
         return (f"{project_dir} already holds the {have} trials asked for; raise max_trials "
                 "to add trials, or pass overwrite=True to start again")
