@@ -26,7 +26,7 @@ from ..trainables.reporter import TRAINED_KEY
 from .failure_policy import SEARCH_BUDGET_SPENT
 
 __all__ = ["budget_trials", "grid_points", "budget_searcher", "with_budget", "budget_spent_so_far",
-           "spent_search_budget", "until_spent", "MAX_OPEN_TRIALS"]
+           "spent_search_budget", "spent_budget_note", "until_spent", "MAX_OPEN_TRIALS"]
 
 # Trials a budget of seconds lets Ray create: the clock, not this number, ends such a study.
 MAX_OPEN_TRIALS = 10_000
@@ -112,6 +112,20 @@ def spent_search_budget(stopped: Optional[str]) -> bool:
     """Whether a summary's ``stopped`` says ``search.budget`` was spent (a resume does not
     reopen such a study, unlike one whose ``time_budget_s`` ran out)."""
     return stopped is not None and stopped.startswith(SEARCH_BUDGET_SPENT.split("{")[0])
+
+
+def spent_budget_note(budget: Optional[BudgetSpec]) -> str:
+    """What a resumed study whose ``search.budget`` was spent adds to its ``stopped``: the resume
+    ran nothing (a resume may not change ``search.budget``, and ``search.num_samples`` does not
+    apply under one), so more training is a new study with a larger budget."""
+    more = ""
+    if budget is not None:
+        amount = budget.amount * 2
+        value = f"{amount:g}" if budget.unit == "wall_s" else str(int(amount))
+        more = (f", e.g. `tunefleet run SPEC --set search.budget.{budget.unit}={value} "
+                "--set name=NEW`")
+    return (" (before it was resumed; a resume cannot add to a spent search.budget: to train "
+            f"more, start a new study with a larger budget{more})")
 
 
 def budget_spent_so_far(experiment: Experiment, storage: Any) -> float:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Optional
 from ..cluster.connection import STARTUP_NOISE
 from ..reports.load import NAN_LOSS
 from ..trainables.reporter import FAILURE_ROW_REASONS
-from ..trainables.status import error_summary
+from ..trainables.status import STATUSES, error_summary
 from ..spec.budget import BudgetSpec
 from .budget import until_spent
 from .console import StudyProgress, plain_error, plain_status, plain_table, rich_view
@@ -159,6 +159,12 @@ def study_console(name: str, objective: str, mode: str, epochs_per_trial: int, s
                 self._see(trial)
                 if trial.status in ("PENDING", "RUNNING", "PAUSED"):
                     self.progress.status(trial.trial_id, trial.status.lower())
+                elif trial.status == "TERMINATED" and \
+                        self.progress.trials[trial.trial_id].status not in STATUSES:
+                    # Ended without on_trial_complete: Ray stops every trial left when a
+                    # stopper ends the study (search.budget, the failure policy), and calls
+                    # no callback for them; the table must not call them running.
+                    self._ended(trial, None)
 
         def _see(self, trial: Any) -> None:
             """A trial seen for the first time. One a resumed study restored brings its past
@@ -263,7 +269,12 @@ class _Drop(logging.Filter):
 # trials that did not complete (the summary has them).
 _REPLACED = {"ray.tune.execution.tune_controller": ("Trial task failed for trial",),
              # Ctrl-C: tunefleet says how to resume (`tunefleet resume DIR`), not Tuner.restore.
-             "ray.tune.tune": ("Trials did not complete", "Experiment has been interrupted")}
+             "ray.tune.tune": ("Trials did not complete", "Experiment has been interrupted"),
+             # Ray's ResultGrid, built as fit returns, reads every trial's result.json and
+             # warns with one line per trial that has none: the trials HyperBand or PBT created
+             # and a stop (search.budget, the failure policy) never started. tunefleet reads
+             # the study from its directory (reports/load.py), where those trials are counted.
+             "ray.tune.analysis.experiment_analysis": ("Failed to fetch metrics for",)}
 
 
 @contextmanager

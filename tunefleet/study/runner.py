@@ -7,9 +7,10 @@ import os
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import yaml
 
@@ -21,7 +22,8 @@ from ..search_spaces import make_searcher, to_ray_space, total_trials
 from ..search_spaces.conditional import make_conditional_searcher
 from ..search_spaces.continuation import continued
 from ..search_spaces.hypermodel_space import SPACE_FILE, HypermodelSpace
-from .budget import budget_searcher, budget_spent_so_far, budget_trials, with_budget
+from .budget import (budget_searcher, budget_spent_so_far, budget_trials, spent_budget_note,
+                     spent_search_budget, with_budget)
 from .failure_policy import INTERRUPTED, FailureTracker, budget_spent
 from .resume_rules import RESUMABLE  # noqa: F401  (importable from here, as before)
 from .resume_rules import added_samples as _added_samples
@@ -31,8 +33,10 @@ from .resume_rules import section_changes as _section_changes
 from ..spec import Experiment, SpecError, dump_yaml
 from ..storage import StudyStorage, experiment_storage, study_storage
 from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
+from .worker_output import worker_output_filtered
 from .summary import StudyResult, summarize
 from .pruning import checkpoint_callbacks
+from .driver_memory import memory_callbacks
 from .trackers import check_trackers, tracker_callbacks
 from ..trainables import train_trial
 from ..trainables.checks import check_experiment
@@ -232,10 +236,11 @@ def _callbacks_and_stop(experiment: Experiment, storage: StudyStorage, tracker: 
     """The run's Ray callbacks and its stopper, the same for a new study and a resumed one:
     the failure policy's ``tracker`` (callback and stopper) first, ``search.budget``'s stopper
     (study/budget.py; ``spent``: what a resumed study had spent already), the trackers, the
-    ``console`` (if any) and checkpoint pruning."""
+    ``console`` (if any), checkpoint pruning and the driver's memory trim."""
     budget_callbacks, stop = with_budget(experiment, tracker, spent)
     callbacks = [tracker, *budget_callbacks, *tracker_callbacks(experiment, storage),
-                 *filter(None, [console]), *checkpoint_callbacks(experiment)]
+                 *filter(None, [console]), *checkpoint_callbacks(experiment),
+                 *memory_callbacks()]
     return callbacks, stop
 
 
@@ -280,7 +285,8 @@ def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any
          console: Any = None) -> StudyResult:
     """Run the tuner, then summarise the study from what it wrote (reports/load.py's reading).
     Ray ends the run on a first Ctrl-C itself and returns; a second one raises here.
-    ``earlier``: why the failure policy stopped the study before it was resumed."""
+    ``earlier``: why the study had stopped (its failure policy, or a budget spent) before
+    it was resumed."""
     started = time.perf_counter()
     try:
         with quiet_ray_output(console):
@@ -294,9 +300,33 @@ def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any
     if tracker.interrupted:
         stopped += f"; continue it with `tunefleet resume {storage.location}`"
     elif stopped is None and earlier:
-        note = " (before it was resumed; the trials it stopped are not run again: start a new study to run them)"
-        stopped = earlier if earlier.endswith(note) else earlier + note
+        stopped = _stopped_before(earlier, experiment)
     return summarize(experiment, wall, {**info, **extra}, stopped=stopped, storage=storage)
+
+
+def _stopped_before(earlier: str, experiment: Experiment) -> str:
+    """A resumed study's ``stopped`` when this run stopped nothing: why it had stopped
+    (``earlier``, a resume may have said it already), and what running more takes."""
+    if spent_search_budget(earlier):
+        note = spent_budget_note(experiment.search.budget)
+    else:
+        note = (" (before it was resumed; the trials it stopped are not run again: start a new "
+                "study to run them)")
+    return earlier if earlier.endswith(note) else earlier + note
+
+
+@contextmanager
+def _connected(experiment: Experiment, verbose: bool) -> Iterator[Any]:
+    """Ray connected for the block (``connect``), disconnected after it; unless ``verbose``,
+    the tracebacks of Ray ending trial processes and its restore notes are dropped from what
+    Ray prints here until then (study/worker_output.py): they can arrive after the study's
+    last step."""
+    cluster = connect(experiment)
+    with worker_output_filtered(not verbose):
+        try:
+            yield cluster
+        finally:
+            disconnect(cluster)
 
 
 def _quiet_ray_warnings() -> None:
@@ -325,8 +355,7 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     storage = _check_study_dir(experiment, overwrite)
     _quiet_ray_warnings()
-    cluster = connect(experiment)
-    try:
+    with _connected(experiment, verbose) as cluster:
         check_fits(experiment, cluster)
         _check_storage(storage, cluster)
         storage.clear()
@@ -346,8 +375,6 @@ def run(spec: Union[Experiment, dict, str, Path], overrides: Optional[list[str]]
         tuner = _tuner(experiment, prepared, storage, max_concurrent, tracker, console)
         return _fit(tuner, experiment, storage, cluster,
                     {"max_concurrent_trials": max_concurrent or None}, tracker, console=console)
-    finally:
-        disconnect(cluster)
 
 
 def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Prepared,
@@ -437,8 +464,7 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
     with startup_lines_filtered(not verbose):
         prepared = prepare(experiment, data, hypermodel, fit_kwargs)
     _quiet_ray_warnings()
-    cluster = connect(experiment)
-    try:
+    with _connected(experiment, verbose) as cluster:
         check_fits(experiment, cluster)
         _check_storage(storage, cluster)
         if overrides:  # the study's record says what it continued with
@@ -458,5 +484,3 @@ def resume(location: Union[str, Path, StudyStorage], overrides: Optional[list[st
                                 spent)
         return _fit(tuner, experiment, storage, cluster, {"resumed": True}, tracker, earlier,
                     console=console)
-    finally:
-        disconnect(cluster)
