@@ -142,5 +142,11 @@ def test_a_resume_does_not_reopen_a_study_whose_search_budget_was_spent(ray_loca
     assert "runs until 2 epochs are spent (search.budget, " in proc.stdout  # spent before
     summary = json.loads((first.path / "summary.json").read_text())
     assert summary["stopped"].startswith(why) and summary["cluster"]["resumed"] is True
+    # It says why nothing ran and how to train more: a new study with a larger budget.
+    assert summary["stopped"] == why + (
+        " (before it was resumed; a resume cannot add to a spent search.budget: to train more, "
+        "start a new study with a larger budget, e.g. `tunefleet run SPEC --set "
+        "search.budget.epochs=4 --set name=NEW`)")
+    assert "start a new study with a larger budget" in " ".join(proc.stderr.split())
     assert summary["epochs_total"] == first.summary["epochs_total"]
     assert sorted(p.name for p in first.path.glob("trial_*")) == trials
