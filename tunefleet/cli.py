@@ -132,12 +132,18 @@ def _finish(result, report: bool) -> None:
         _report_or_warn(result.location or str(result.path), result.study)
     stopped = result.summary.get("stopped")
     # A planned end: the study is what its time budget or its search.budget bought.
-    if budget_spent(stopped) or spent_search_budget(stopped):
+    planned = budget_spent(stopped) or spent_search_budget(stopped)
+    if planned:
         err.print(f"[bold]study ended[/]: {stopped}")
     elif stopped:
         err.print(f"[bold red]study stopped[/]: {stopped}")
         raise typer.Exit(1)
-    if result.finished == 0:
+    if result.finished == 0 and planned and result.summary.get("best"):
+        # Every trial was still training when the budget ran out: the study still has a best
+        # (of epochs trained), which is what the budget bought.
+        err.print("[bold]no trial trained to its end within the budget[/]: the best is of a "
+                  "trial the budget stopped")
+    elif result.finished == 0:
         err.print("[bold red]no trial finished[/]: see the reasons above and in "
                   f"{result.path / 'trials.csv'}")
         raise typer.Exit(1)

@@ -46,8 +46,11 @@ class BudgetSpec(StrictModel):
         return float(getattr(self, self.unit))
 
     def describe(self) -> str:
-        """``96 epochs``, ``12 trials``, ``600 s``."""
-        return f"{self.amount:g} {BUDGET_UNITS[self.unit]}"
+        """``96 epochs``, ``1 epoch``, ``12 trials``, ``600 s``."""
+        unit = BUDGET_UNITS[self.unit]
+        if self.amount == 1 and unit != "s":
+            unit = unit[:-1]
+        return f"{self.amount:g} {unit}"
 
 
 def check_budget(search: Any, hypermodel: bool) -> None:
