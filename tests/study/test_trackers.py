@@ -27,7 +27,7 @@ def _spec(tmp_path: Path) -> dict:
                "metrics": ["accuracy", "auc"]},
         search_space={"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 3e-2},
                       "optimizer": {"type": "choice", "values": ["adam", "sgd"]}},
-        search={"algorithm": "random", "num_samples": 3, "seed": 2},
+        search={"algorithm": "random", "num_samples": 2, "seed": 2},
         objective={"metric": "val_auc", "mode": "max"},
         output={"storage": str(tmp_path / "results"),
                 "trackers": ["tensorboard", "mlflow", "wandb"]})
@@ -35,7 +35,7 @@ def _spec(tmp_path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def tracked(ray_local, tmp_path_factory):
-    """The study (3 trials, 2 epochs) with all three trackers, W&B offline and the default
+    """The study (2 trials, 2 epochs) with all three trackers, W&B offline and the default
     MLflow store; then resumed with one trial more."""
     with pytest.MonkeyPatch.context() as mp:
         for key in _CLEARED:
@@ -46,7 +46,7 @@ def tracked(ray_local, tmp_path_factory):
         first = run(spec)
         params = {d.name: json.loads((d / "params.json").read_text())
                   for d in first.path.glob("trial_*")}
-        resumed = resume(first.path, ["search.num_samples=4"])
+        resumed = resume(first.path, ["search.num_samples=3"])
         yield first, params, resumed
 
 
@@ -66,7 +66,7 @@ def test_tensorboard_hparams_sessions_per_trial(tracked):
 
     first, _, resumed = tracked
     trials = resumed.trials.set_index("trial_id")
-    assert len(_trial_dirs(resumed)) == 4
+    assert len(_trial_dirs(resumed)) == 3
     for trial_dir in _trial_dirs(resumed):
         events = EventAccumulator(str(trial_dir))
         events.Reload()
@@ -141,7 +141,7 @@ def test_mlflow_parent_run_with_a_child_run_per_trial(tracked):
     assert len(parents) == 1, "the resumed study continued its parent run"
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == len(runs) - 1 == 4 and len(params) == 3
+    assert len(children) == len(runs) - 1 == 3 and len(params) == 2
     assert parent.info.status == "FINISHED" and parent.data.params["study"] == str(first.path)
     for child in children:
         trial_id = child.data.tags["tunefleet.trial_id"]
