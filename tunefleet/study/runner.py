@@ -36,7 +36,7 @@ from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
 from .worker_output import worker_output_filtered
 from .summary import StudyResult, summarize
 from .pruning import checkpoint_callbacks
-from .driver_memory import memory_callbacks
+from .driver_memory import limit_arenas, memory_callbacks
 from .trackers import check_trackers, tracker_callbacks
 from ..trainables import train_trial
 from ..trainables.checks import check_experiment
@@ -153,6 +153,7 @@ def prepare(experiment: Experiment, data: Union[RawData, Dataset, None] = None,
     if missing and experiment.cluster.address == "local":  # the trials' environment is this one
         raise SpecError("train.backend", missing, experiment.train.backend,
                         fix=BACKEND_INSTALL[experiment.train.backend])
+    limit_arenas()  # before TensorFlow's and Ray's threads (study/driver_memory.py)
     warning = hide_driver_gpus()
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
