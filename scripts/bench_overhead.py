@@ -14,13 +14,25 @@ CPUs. It runs twice, each in a fresh subprocess timed end to end (Ray start-up i
 
 For each it prints the wall time, trials per minute, the median first-epoch and steady-epoch
 time (Ray's ``time_this_iter_s``: the first includes building, compiling and tracing the model;
-``epoch_time_s`` is the fit call alone), and the driver process's resident memory (sampled every
-0.25 s in a thread): its peak, its value when the 100th trial (or the middle one, for fewer)
-finished, and at the end (flat memory: the two agree). Then the ratio tunefleet / baseline.
+``epoch_time_s`` is the fit call alone), and the driver process's resident memory: its peak
+(sampled every 0.25 s in a thread), and, from a Ray Tune callback in the driver recording it
+as each trial ends, its value when the 100th trial (or the middle one, for fewer) ended and
+when the last one did, and the growth per trial after that mark (least squares over every
+trial's end; flat memory: about 0). The growth is also split by where it is: glibc's heap in
+use, glibc's free memory it keeps (``mallinfo2``), memory glibc mmapped, pyarrow's pool.
+Then the ratio tunefleet / baseline.
 
     .venv/bin/python scripts/bench_overhead.py             # 200 trials each (~2 x 2-5 min)
     .venv/bin/python scripts/bench_overhead.py --trials 40
     .venv/bin/python scripts/bench_overhead.py --quick     # 20 trials, a smoke test
+
+Where the driver's memory goes (issue 14; each writes a report into the work directory):
+
+    --maps 100,400      # /proc/self/smaps at those trial counts: growth by kind of mapping,
+                        # and Python's small-object arenas (cheap)
+    --trace 100,400     # tracemalloc snapshots: what Python's heap gained, by traceback
+                        # (slows the driver; its figures then include tracemalloc's own)
+    --arena-max 0 --keep-windows   # tunefleet without study/driver_memory.py's measures
 
 Results depend on the machine's load: the script prints ``uptime``'s load before and after.
 Each run's Ray output goes to a log file in the work directory (printed), not the console.
