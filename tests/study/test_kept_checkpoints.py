@@ -173,3 +173,150 @@ def test_the_failure_tracker_pickles_without_the_trial_list(tmp_path):
     restored = cloudpickle.loads(cloudpickle.dumps(tracker))
     assert restored._trials == [] and restored.max_consecutive == 3
     assert len(cloudpickle.dumps(tracker)) < 100_000
+
+
+def _checkpoint_rows(trial_dir: Path) -> list[dict]:
+    return [r for r in _rows(trial_dir) if r.get("checkpoint_dir_name")]
+
+
+@pytest.mark.parametrize("fixture", ["asha_study", "breast_cancer_study", "hyperband_study"])
+def test_each_trial_keeps_its_best_checkpoint_and_its_latest(request, fixture):
+    """output.num_to_keep (1 here): on disk, each trial's best checkpoint by the objective and
+    its latest, nothing else (CheckpointKeeper; Ray itself keeps them all)."""
+    from tunefleet.spec import Experiment
+
+    study = request.getfixturevalue(fixture)
+    path = (study if fixture == "hyperband_study" else study.result).path
+    objective = Experiment.from_yaml(path / "spec.yaml").objective
+    metric, mode = objective.metric, objective.mode
+    superseded = 0
+    for trial_dir in _trial_dirs(path):
+        rows = _checkpoint_rows(trial_dir)
+        on_disk = {p.name for p in trial_dir.glob("checkpoint_*")}
+        sign = 1 if mode == "max" else -1
+        best = max(sign * r[metric] for r in rows)
+        latest = rows[-1]["checkpoint_dir_name"]
+        assert latest in on_disk, trial_dir
+        best_kept = [r for r in rows if r["checkpoint_dir_name"] in on_disk
+                     and sign * r[metric] == best]
+        assert best_kept, (trial_dir, on_disk)
+        assert on_disk <= {latest, best_kept[-1]["checkpoint_dir_name"]}, (trial_dir, on_disk)
+        superseded += len(rows) - len(on_disk)
+    assert superseded > 0  # some trial wrote more than it kept: deletion was tested
+
+
+class _Trial:
+    """The parts of Ray's Trial the keeper reads: its id and its run metadata (Ray's own
+    _TrainingRunMetadata and _CheckpointManager, with real checkpoint directories)."""
+
+    def __init__(self, trial_id: str):
+        from ray.train import CheckpointConfig
+        from ray.train._internal.checkpoint_manager import _CheckpointManager
+        from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+        self.trial_id = trial_id
+        self.run_metadata = _TrainingRunMetadata()
+        self.run_metadata.checkpoint_manager = _CheckpointManager(CheckpointConfig(
+            num_to_keep=None, checkpoint_score_attribute="val_accuracy",
+            checkpoint_score_order="max"))
+
+
+def test_superseded_checkpoints_go_only_once_no_recent_snapshot_names_them(tmp_path):
+    """As Ray drives it: on_checkpoint, then Ray registers the checkpoint; get_state as Ray
+    writes an experiment snapshot; on_experiment_end after its last one. A checkpoint that
+    some snapshot named as the trial's latest stays until two later snapshots name another
+    (a resume from any of them finds it); the best and the latest always stay."""
+    from ray.train import Checkpoint
+    from ray.train._internal.session import _TrainingResult
+
+    from tunefleet.study.checkpoint_keeper import CheckpointKeeper
+
+    keeper, trial = CheckpointKeeper(keep=1), _Trial("t")
+    manager = trial.run_metadata.checkpoint_manager
+
+    def checkpoint(name: str, score: float) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights").write_text(name)
+        keeper.on_checkpoint(0, [trial], trial, None)
+        manager.register_checkpoint(_TrainingResult(Checkpoint.from_directory(
+            str(tmp_path / name)), {"val_accuracy": score}))
+
+    def on_disk() -> set[str]:
+        return {p.name for p in tmp_path.iterdir()}
+
+    checkpoint("c1", 0.5)
+    checkpoint("c2", 0.7)  # best and latest: c1 superseded before any snapshot named it
+    assert on_disk() == {"c1", "c2"}  # Ray itself deletes nothing (num_to_keep=None)
+    assert keeper.get_state() is None  # snapshot 1 (names c2); nothing to restore later
+    assert on_disk() == {"c2"} and keeper.deleted == 1
+    assert [r.checkpoint.path for r in manager._checkpoint_results] == [str(tmp_path / "c2")]
+    checkpoint("c3", 0.6)  # the latest, not the best: both stay
+    keeper.get_state()  # snapshot 2 (names c3)
+    assert on_disk() == {"c2", "c3"}
+    checkpoint("c4", 0.8)  # best and latest: c2 and c3 superseded
+    keeper.get_state()  # snapshot 3: c2 goes; c3 was snapshot 2's latest
+    assert on_disk() == {"c3", "c4"}
+    keeper.get_state()  # snapshot 4: snapshots 2 and 3 named c3 and c4
+    assert on_disk() == {"c3", "c4"}
+    keeper.get_state()  # snapshot 5: the last two named only c4
+    assert on_disk() == {"c4"} and keeper.deleted == 3
+    assert manager.best_checkpoint_result.checkpoint.path == str(tmp_path / "c4")
+
+    other = _Trial("u")  # the study ends right after Ray's final snapshot
+    trial, manager = other, other.run_metadata.checkpoint_manager
+    checkpoint("d1", 0.9)
+    checkpoint("d2", 0.4)  # latest; d1 is the best
+    keeper.get_state()  # names d2
+    checkpoint("d3", 0.3)  # latest; d2 superseded
+    keeper.get_state()  # Ray's final snapshot names d3; the one before named d2
+    assert {"d1", "d2", "d3"} <= on_disk()
+    keeper.on_experiment_end([other])  # that final snapshot is written: d2 can go
+    assert {"d1", "d3"} <= on_disk() and "d2" not in on_disk()
+
+
+def test_the_stopper_pickles_as_the_running_studys():
+    """Ray pickles the stopper into every experiment snapshot and, on resume, puts the
+    unpickled one in place of the run's own: that must be the resumed run's stopper (with
+    its failure policy and budgets), and a few bytes, not the classes' code."""
+    from ray import cloudpickle
+    from ray.tune.stopper import NoopStopper, Stopper
+
+    from tunefleet.study.live_stopper import study_stopper
+
+    class Inner(Stopper):
+        def __init__(self, stop: bool):
+            self.stop = stop
+
+        def __call__(self, trial_id, result):
+            return self.stop
+
+        def stop_all(self):
+            return self.stop
+
+    first = study_stopper("/studies/a", Inner(False))
+    assert isinstance(first, Stopper) and first("t", {}) is False and first.stop_all() is False
+    snapshot = cloudpickle.dumps(first)
+    assert len(snapshot) < 300
+    assert cloudpickle.loads(snapshot) is first
+    resumed = study_stopper("/studies/a", Inner(True))  # a resumed run of the same study
+    restored = cloudpickle.loads(snapshot)
+    assert restored is resumed and restored.stop_all() is True
+    from tunefleet.study import live_stopper
+
+    other = cloudpickle.dumps(study_stopper("/studies/b", Inner(True)))
+    del live_stopper._LIVE["/studies/b"]  # read where no run drives the study: stops nothing
+    assert isinstance(cloudpickle.loads(other), NoopStopper)
+
+
+def test_a_studys_snapshot_names_its_stopper_and_a_resume_gets_the_running_one(asha_study):
+    """What Ray wrote for a real study: its stopper is a reference of a few bytes, and read
+    back as Ray's resume reads it, it is the stopper of the run now driving the study."""
+    from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+    from tunefleet.study.live_stopper import _LIVE
+
+    result = asha_study.result
+    text = max(result.path.glob("experiment_state-*.json")).read_text()
+    assert len(json.dumps(json.loads(text)["runner_data"]["_stopper"])) < 1000
+    restored = _loads_with_cloudpickle(text)["runner_data"]["_stopper"]
+    assert restored is _LIVE[result.location]

@@ -3,9 +3,10 @@
 What a study's driver keeps per trial is Ray Tune's bookkeeping, not tunefleet's: each finished
 trial's last result, each metric's running statistics and the last 5 and 10 values of each
 metric (``Trial.run_metadata``), and each trial's state as cached JSON for Ray's experiment
-snapshots. tunefleet's checkpoints add a cost of their own: with ``CheckpointConfig.num_to_keep``
-Ray rewrites its experiment state after every trial checkpoint and copies it from new threads,
-and that churn spreads free memory over glibc's per-thread arenas, where it stays.
+snapshots. Ray rewrites its experiment state periodically and copies it from new threads (with
+``CheckpointConfig.num_to_keep``, which tunefleet no longer uses, after every trial checkpoint:
+study/checkpoint_keeper.py), and that churn spreads free memory over glibc's per-thread
+arenas, where it stays.
 
 Two measures, both in the driver only (trial processes are untouched):
 

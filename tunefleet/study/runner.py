@@ -36,6 +36,8 @@ from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
 from .worker_output import worker_output_filtered
 from .summary import StudyResult, summarize
 from .pruning import checkpoint_callbacks
+from .checkpoint_keeper import keeper_callbacks
+from .live_stopper import study_stopper
 from .driver_memory import limit_arenas, memory_callbacks
 from .trackers import check_trackers, tracker_callbacks
 from ..trainables import train_trial
@@ -237,12 +239,14 @@ def _callbacks_and_stop(experiment: Experiment, storage: StudyStorage, tracker: 
     """The run's Ray callbacks and its stopper, the same for a new study and a resumed one:
     the failure policy's ``tracker`` (callback and stopper) first, ``search.budget``'s stopper
     (study/budget.py; ``spent``: what a resumed study had spent already), the trackers, the
-    ``console`` (if any), checkpoint pruning and the driver's memory trim."""
+    ``console`` (if any), the checkpoints kept (``output.num_to_keep``) and pruned, and the
+    driver's memory trim. The stopper pickles as a reference to this run's (live_stopper.py):
+    Ray puts what its snapshot holds in place of the stopper a resumed run is given."""
     budget_callbacks, stop = with_budget(experiment, tracker, spent)
     callbacks = [tracker, *budget_callbacks, *tracker_callbacks(experiment, storage),
-                 *filter(None, [console]), *checkpoint_callbacks(experiment),
-                 *memory_callbacks()]
-    return callbacks, stop
+                 *filter(None, [console]), *keeper_callbacks(experiment.output.num_to_keep),
+                 *checkpoint_callbacks(experiment), *memory_callbacks()]
+    return callbacks, study_stopper(storage.location, stop)
 
 
 def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
@@ -263,8 +267,10 @@ def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
     run_config = tune.RunConfig(
         name=experiment.name,
         **storage.ray_storage(),
+        # num_to_keep=None: Ray keeps them all and never rewrites its experiment state for a
+        # checkpoint; keeper_callbacks keeps output.num_to_keep (study/checkpoint_keeper.py).
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=experiment.output.num_to_keep,
+            num_to_keep=None,
             checkpoint_score_attribute=experiment.objective.metric,
             checkpoint_score_order=experiment.objective.mode,
         ),
@@ -331,8 +337,8 @@ def _connected(experiment: Experiment, verbose: bool) -> Iterator[Any]:
 
 
 def _quiet_ray_warnings() -> None:
-    # Checkpointing each epoch with num_to_keep makes Ray snapshot often and warn about it
-    # after every trial; the snapshots are small here, so the warning is only noise.
+    # A study resumed from a snapshot older tunefleet wrote keeps Ray's num_to_keep, which
+    # snapshots after every checkpoint and warns about it after every trial: only noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
@@ -382,8 +388,8 @@ def _restored_tuner(ray_path: str, fs: Any, experiment: Experiment, prepared: Pr
                     tracker: Any, search_alg: Any = None, console: Any = None,
                     spent: float = 0.0) -> Any:
     """Ray Tune's restore, with this run's failure policy: Ray restores the run's callbacks
-    and stopper from the study's state, where the old tracker writes to where the study was
-    and reports its stop to nobody. ``search_alg``, if given, replaces the study's own search
+    from the study's state, where the old tracker writes to where the study was and reports
+    its stop to nobody (its stopper is this run's: live_stopper.py). ``search_alg``, if given, replaces the study's own search
     algorithm (before Ray restores its state into it): a continued study's. ``spent``: what
     the study had spent of its ``search.budget`` before (study/budget.py)."""
     from ray import tune
