@@ -254,12 +254,12 @@ def test_plain_lines_come_at_the_interval_and_only_when_something_changed():
     console.on_trial_complete(5, [trial], trial)
     console.on_experiment_end([trial])
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "s: 1 trials, up to 2 epochs; a status line every 0.2 s while it changes"
+    assert lines[0] == "s: 1 trial, up to 2 epochs; a status line every 0.2 s while it changes"
     best = "best val_accuracy 0.5000 (trial a, epoch 1): units=4"
     assert [re.sub(r"ETA \d+:\d\d", "ETA ?", line.split("] ", 1)[1]) for line in lines[1:4]] == [
-        "1 trials: running 1 | epochs 0/2 | best val_accuracy: none yet",
-        f"1 trials: running 1 | epochs 1/2, ETA ? | {best}",
-        f"1 trials: completed 1 | epochs 2/2 | {best}"]
+        "1 trial: running 1 | epochs 0/2 | best val_accuracy: none yet",
+        f"1 trial: running 1 | epochs 1/2, ETA ? | {best}",
+        f"1 trial: completed 1 | epochs 2/2 | {best}"]
     assert lines[4:] == plain_table(console.progress.view())
     assert len(lines) == 7
 

@@ -291,7 +291,8 @@ def _config(config: dict[str, Any], width: int = 90) -> str:
 
 
 def _counts(view: ConsoleView) -> str:
-    trials = f"{view.planned} trials" if view.planned is not None else "trials"
+    trials = ("trials" if view.planned is None
+              else f"{view.planned} trial{'' if view.planned == 1 else 's'}")
     parts = ", ".join(f"{s.replace('_', ' ')} {n}" for s, n in view.counts.items())
     return f"{trials}: {parts}" if parts else trials
 
@@ -330,7 +331,8 @@ def plain_error(row: ErrorRow) -> str:
 def plain_table(view: ConsoleView) -> list[str]:
     """The top trials as aligned plain lines: a title, a header, one line per trial."""
     arrow = "higher" if view.mode == "max" else "lower"
-    title = (f"{view.name}: top {len(view.top)} of {sum(view.counts.values())} trials by best "
+    total = sum(view.counts.values())
+    title = (f"{view.name}: top {len(view.top)} of {total} trial{'' if total == 1 else 's'} by best "
              f"{view.objective} ({arrow} is better)")
     header = ("trial", "status", view.objective, "epoch", "epochs", "hyperparameters")
     rows = [(r.trial_id, r.status.replace("_", " "),

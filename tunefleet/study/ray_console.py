@@ -57,7 +57,8 @@ def _plan_line(planned: Optional[int], epochs_per_trial: int, budget: Optional[B
         return f"runs {until_spent(budget)} (search.budget{before})"
     epochs = f", up to {planned * epochs_per_trial} epochs" if planned is not None else ""
     own = " (search.budget)" if budget is not None else ""
-    return f"{planned if planned is not None else '?'} trials{own}{epochs}"
+    trials = "? trials" if planned is None else f"{planned} trial{'' if planned == 1 else 's'}"
+    return f"{trials}{own}{epochs}"
 
 
 def study_console(name: str, objective: str, mode: str, epochs_per_trial: int, storage: Any,

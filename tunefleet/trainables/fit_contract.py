@@ -245,20 +245,21 @@ def call_user(hypermodel: Any, method: str, hp: Any, *args: Any, **kwargs: Any) 
     inner = inner_hypermodel(hypermodel)
     build_fn = getattr(inner, "build_fn", None) if method == "build" else None
     called = "build_model(hp)" if build_fn is not None else f"{method}()"
-    ref = hypermodel_reference(inner)
     wrong = _signature_error(build_fn or getattr(inner, method, fn), (hp, *args), kwargs)
     if wrong is not None:
         shown = ", ".join([*("hp", "model", "x", "y")[:len(args) + 1],
                            *(f"{k}=..." for k in kwargs)])
         fix = ("write it as KerasTuner calls it: " + " or ".join(FIT_FORMS) if method == "fit"
                else "build_model must take one argument, hp")
-        raise UserCodeError(f"hypermodel {ref}: {called} cannot be called as KerasTuner calls "
-                            f"it, {method}({shown}): {wrong}; {fix}")
+        raise UserCodeError(f"hypermodel {hypermodel_reference(inner)}: {called} cannot be "
+                            f"called as KerasTuner calls it, {method}({shown}): {wrong}; {fix}")
     try:
         return fn(hp, *args, **kwargs)
     except failed_trial_error():
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
         values = dict(getattr(hp, "values", {}))
+        # Named only here: finding a hypermodel instance's module scans every module.
+        ref = hypermodel_reference(inner)
         raise UserCodeError(f"hypermodel {ref}: {called} raised {type(exc).__name__}: {exc}"
                             f"{_user_line(exc, hypermodel)} (hyperparameters: {values})") from None
