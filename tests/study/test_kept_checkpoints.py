@@ -270,17 +270,21 @@ def test_superseded_checkpoints_go_only_once_no_recent_snapshot_names_them(tmp_p
     checkpoint("d3", 0.3)  # latest; d2 superseded
     keeper.get_state()  # Ray's final snapshot names d3; the one before named d2
     assert {"d1", "d2", "d3"} <= on_disk()
-    keeper.on_experiment_end([other])  # that final snapshot is written: d2 can go
+    keeper.on_experiment_end([other])  # also after an error, with no final snapshot: kept
+    assert {"d1", "d2", "d3"} <= on_disk()
+    keeper.finish()  # Tuner.fit returned: the final snapshot is on storage, d2 can go
     assert {"d1", "d3"} <= on_disk() and "d2" not in on_disk()
 
 
-def test_the_stopper_pickles_as_the_running_studys():
+def test_the_stopper_pickles_as_the_running_studys(monkeypatch):
     """Ray pickles the stopper into every experiment snapshot and, on resume, puts the
     unpickled one in place of the run's own: that must be the resumed run's stopper (with
-    its failure policy and budgets), and a few bytes, not the classes' code."""
+    its failure policy and budgets), wherever the study has moved, and a few bytes, not the
+    classes' code."""
     from ray import cloudpickle
     from ray.tune.stopper import NoopStopper, Stopper
 
+    from tunefleet.study import live_stopper
     from tunefleet.study.live_stopper import study_stopper
 
     class Inner(Stopper):
@@ -293,19 +297,17 @@ def test_the_stopper_pickles_as_the_running_studys():
         def stop_all(self):
             return self.stop
 
-    first = study_stopper("/studies/a", Inner(False))
+    monkeypatch.setattr(live_stopper, "_CURRENT", None)
+    first = study_stopper(Inner(False))
     assert isinstance(first, Stopper) and first("t", {}) is False and first.stop_all() is False
     snapshot = cloudpickle.dumps(first)
     assert len(snapshot) < 300
     assert cloudpickle.loads(snapshot) is first
-    resumed = study_stopper("/studies/a", Inner(True))  # a resumed run of the same study
+    resumed = study_stopper(Inner(True))  # a resumed run of the study (moved or not)
     restored = cloudpickle.loads(snapshot)
     assert restored is resumed and restored.stop_all() is True
-    from tunefleet.study import live_stopper
-
-    other = cloudpickle.dumps(study_stopper("/studies/b", Inner(True)))
-    del live_stopper._LIVE["/studies/b"]  # read where no run drives the study: stops nothing
-    assert isinstance(cloudpickle.loads(other), NoopStopper)
+    monkeypatch.setattr(live_stopper, "_CURRENT", None)  # read where no study runs
+    assert isinstance(cloudpickle.loads(snapshot), NoopStopper)
 
 
 def test_a_studys_snapshot_names_its_stopper_and_a_resume_gets_the_running_one(asha_study):
@@ -313,10 +315,10 @@ def test_a_studys_snapshot_names_its_stopper_and_a_resume_gets_the_running_one(a
     back as Ray's resume reads it, it is the stopper of the run now driving the study."""
     from ray.tune.utils.serialization import _loads_with_cloudpickle
 
-    from tunefleet.study.live_stopper import _LIVE
+    from tunefleet.study import live_stopper
 
     result = asha_study.result
     text = max(result.path.glob("experiment_state-*.json")).read_text()
     assert len(json.dumps(json.loads(text)["runner_data"]["_stopper"])) < 1000
     restored = _loads_with_cloudpickle(text)["runner_data"]["_stopper"]
-    assert restored is _LIVE[result.location]
+    assert restored is live_stopper._CURRENT and restored is not None

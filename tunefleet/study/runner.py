@@ -36,6 +36,7 @@ from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
 from .worker_output import worker_output_filtered
 from .summary import StudyResult, summarize
 from .pruning import checkpoint_callbacks
+from .checkpoint_keeper import finish as finish_keeping
 from .checkpoint_keeper import keeper_callbacks
 from .live_stopper import study_stopper
 from .driver_memory import limit_arenas, memory_callbacks
@@ -244,9 +245,10 @@ def _callbacks_and_stop(experiment: Experiment, storage: StudyStorage, tracker: 
     Ray puts what its snapshot holds in place of the stopper a resumed run is given."""
     budget_callbacks, stop = with_budget(experiment, tracker, spent)
     callbacks = [tracker, *budget_callbacks, *tracker_callbacks(experiment, storage),
-                 *filter(None, [console]), *keeper_callbacks(experiment.output.num_to_keep),
+                 *filter(None, [console]), *keeper_callbacks(experiment.output.num_to_keep,
+                                                    remote=storage.remote),
                  *checkpoint_callbacks(experiment), *memory_callbacks()]
-    return callbacks, study_stopper(storage.location, stop)
+    return callbacks, study_stopper(stop)
 
 
 def _tuner(experiment: Experiment, prepared: Prepared, storage: StudyStorage,
@@ -295,12 +297,16 @@ def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any
     ``earlier``: why the study had stopped (its failure policy, or a budget spent) before
     it was resumed."""
     started = time.perf_counter()
+    fitted = False
     try:
         with quiet_ray_output(console):
             tuner.fit()
+        fitted = True
     except KeyboardInterrupt:
         tracker.interrupt()
         raise
+    finally:
+        finish_keeping(fitted)  # Ray's final snapshot is on storage only if fit returned
     wall = time.perf_counter() - started
     info = {k: v for k, v in asdict(cluster).items() if k != "started_here"}
     stopped = tracker.stopped
