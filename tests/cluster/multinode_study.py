@@ -45,8 +45,11 @@ def main(out_dir: str) -> None:
     def kill_a_worker_mid_study() -> None:
         victim = workers[0]
         victim_id = victim.node_id[:12]
+        # Results as the driver writes them (its staging directory; the study's own directory
+        # is updated only at Ray's experiment snapshots, every 10 s, longer than a trial here).
+        session = Path(ray._private.worker._global_node.get_session_dir_path())
         while True:  # until a trial on that node has checkpointed at least 2 epochs
-            for trial_dir in study.glob("trial_*"):
+            for trial_dir in session.glob("artifacts/*/multinode/driver_artifacts/trial_*"):
                 path = trial_dir / "result.json"
                 lines = path.read_text().splitlines() if path.exists() else []
                 rows = [json.loads(line) for line in lines]

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.slow
 EPOCHS = 4
 # Paced epochs (at least 1 s each) keep the last two trials mid-way for several seconds after
 # the first two finished, on a fast machine too: the test must see that state before it kills.
+# It watches the study on storage, which is what a resume reads and which Ray updates at each
+# experiment snapshot: the killed driver snapshots every second (Ray's TUNE_GLOBAL_CHECKPOINT_S;
+# by default every 10 s or more), so that state shows there in time.
 SPEC = """
 name: killed
 data: {dataset: digits}
@@ -36,8 +39,9 @@ output: {storage: results}
 """
 
 
-def _tunefleet(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+def _tunefleet(*args: str, cwd: Path, snapshot_s: str = "auto", **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT),
+           "TUNE_GLOBAL_CHECKPOINT_S": snapshot_s}
     return subprocess.Popen([sys.executable, "-m", "tunefleet.cli", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
@@ -50,13 +54,23 @@ def _results(trial_dir: Path) -> list[dict]:
 
 
 def _state(study: Path) -> tuple[set[str], set[str]]:
-    """(trials that completed, trials that checkpointed but had not completed)."""
+    """(trials that completed, trials that checkpointed but had not completed), as the study's
+    experiment snapshot on storage says, which is what a resume reads (its result.json files
+    can be a little ahead of it: Ray copies them after writing the snapshot)."""
+    snapshots = sorted(study.glob("experiment_state-*.json"))
+    try:
+        trials = [json.loads(state) for state, _ in
+                  json.loads(snapshots[-1].read_text())["trial_data"]] if snapshots else []
+    except (ValueError, KeyError):  # being copied
+        return set(), set()
     done, partial = set(), set()
-    for trial_dir in study.glob("trial_*"):
+    for trial in trials:
+        trial_dir = study / f"trial_{trial['trial_id']}"
         rows = _results(trial_dir)
-        if rows and rows[-1].get("stop_reason") == "completed":
+        if trial["status"] == "TERMINATED" and rows and rows[-1].get("stop_reason") == "completed":
             done.add(trial_dir.name)
-        elif rows and any(trial_dir.glob("checkpoint_*")):
+        elif trial["status"] in ("RUNNING", "PAUSED") and rows \
+                and any(trial_dir.glob("checkpoint_*")):
             partial.add(trial_dir.name)
     return done, partial
 
@@ -72,7 +86,8 @@ def test_a_killed_driver_is_resumed_without_rerunning_finished_trials(ray_local,
 
     (tmp_path / "spec.yaml").write_text(SPEC % {"epochs": EPOCHS})
     study = tmp_path / "results" / "killed"
-    driver = _tunefleet("run", "spec.yaml", cwd=tmp_path, start_new_session=True)
+    driver = _tunefleet("run", "spec.yaml", cwd=tmp_path, start_new_session=True,
+                        snapshot_s="1")
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
