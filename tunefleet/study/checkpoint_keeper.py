@@ -30,7 +30,7 @@ import logging
 from collections import deque
 from typing import Any, Optional
 
-__all__ = ["CheckpointKeeper", "keeper_callbacks"]
+__all__ = ["CheckpointKeeper", "keeper_callbacks", "finish"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ class CheckpointKeeper:
         # Ray calls this before it registers the checkpoint: the trial's latest is still the
         # one its last snapshot named (if no other was registered since).
         if trial.trial_id not in self._pending:
-            named = self._named.setdefault(trial.trial_id, deque(maxlen=self.named))
-            latest = _path(_manager(trial).latest_checkpoint_result) if _manager(trial) else None
+            manager = _manager(trial)
+            latest = _path(manager.latest_checkpoint_result) if manager is not None else None
             if latest:
-                named.append(latest)
+                self._named.setdefault(trial.trial_id, deque(maxlen=self.named)).append(latest)
         self._pending[trial.trial_id] = trial
 
     def get_state(self) -> Optional[dict]:
