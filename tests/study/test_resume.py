@@ -54,23 +54,29 @@ def _results(trial_dir: Path) -> list[dict]:
 
 
 def _state(study: Path) -> tuple[set[str], set[str]]:
-    """(trials that completed, trials that checkpointed but had not completed), as the study's
-    experiment snapshot on storage says, which is what a resume reads (its result.json files
-    can be a little ahead of it: Ray copies them after writing the snapshot)."""
+    """(trials that completed, trials that had not completed but whose checkpoint the
+    snapshot names), as the study's experiment snapshot on storage says, which is what a
+    resume reads: its result.json files can be ahead of it (Ray copies them after writing the
+    snapshot), and Ray registers a reported checkpoint a little after its result, so a snapshot
+    between the two has the result and not yet the checkpoint a resume would start from."""
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
     snapshots = sorted(study.glob("experiment_state-*.json"))
     try:
-        trials = [json.loads(state) for state, _ in
-                  json.loads(snapshots[-1].read_text())["trial_data"]] if snapshots else []
-    except (ValueError, KeyError):  # being copied
+        data = json.loads(snapshots[-1].read_text())["trial_data"] if snapshots else []
+    except (json.JSONDecodeError, KeyError):  # being copied
         return set(), set()
+    trials = [(json.loads(state), json.loads(meta, cls=TuneFunctionDecoder,
+                                              allow_cloudpickle=True)) for state, meta in data]
     done, partial = set(), set()
-    for trial in trials:
+    for trial, meta in trials:
         trial_dir = study / f"trial_{trial['trial_id']}"
         rows = _results(trial_dir)
+        latest = meta["checkpoint_manager"].latest_checkpoint_result
         if trial["status"] == "TERMINATED" and rows and rows[-1].get("stop_reason") == "completed":
             done.add(trial_dir.name)
-        elif trial["status"] in ("RUNNING", "PAUSED") and rows \
-                and any(trial_dir.glob("checkpoint_*")):
+        elif trial["status"] in ("RUNNING", "PAUSED") and rows and latest is not None \
+                and Path(latest.checkpoint.path).is_dir():
             partial.add(trial_dir.name)
     return done, partial
 
