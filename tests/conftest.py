@@ -40,6 +40,61 @@ def _test_environment():
             os.environ[key] = value
 
 
+# Under pytest-xdist (`-n 2`, in pyproject's addopts: the README's test command), tests run in
+# two workers, each with its own Ray, by groups: a module's tests together (its module-scoped
+# fixtures run once), the modules that use the session's shared studies (the fixtures below)
+# together, in one worker, which runs each study once, and tests/cluster last (its tests wait
+# on the scenarios started at collection: tests/cluster/conftest.py). pytest 9.2 ignores
+# xdist's own `xdist_group` marks (pytest-xdist issue #1386), so the groups are this scheduler's.
+SHARED_STUDIES = {"hyperband_study", "asha_study", "seeded_studies", "diabetes_study",
+                  "breast_cancer_study", "pbt_study", "pb2_study", "no_trial_finishes"}
+SHARED_MODULES = {"tests/test_cli.py", "tests/test_contract.py",
+                  "tests/schedulers/test_cut_epochs.py", "tests/schedulers/test_population.py",
+                  "tests/study/test_failures.py", "tests/study/test_kept_checkpoints.py",
+                  "tests/study/test_studies.py"}
+CLUSTER = "tests/cluster/"
+
+
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(CLUSTER):
+        return CLUSTER
+    return "shared studies" if path in SHARED_MODULES else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling, with ``_group`` as the scope: each group runs whole in one
+    worker, in the order of the collection (``pytest_collection_modifyitems`` below)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """In an xdist worker: the groups with the most studies (tests marked slow) first, so the
+    two workers end near the same time, and tests/cluster last. A module that uses a shared
+    study but is not in SHARED_MODULES would run that study in both workers: refused."""
+    if not hasattr(config, "workerinput"):
+        return
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        used = SHARED_STUDIES & set(getattr(item, "fixturenames", ()))
+        if used and path not in SHARED_MODULES and not path.startswith(CLUSTER):
+            raise pytest.UsageError(f"{path} uses the shared studies {sorted(used)}: add it to "
+                                    "SHARED_MODULES in tests/conftest.py")
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(_group(item.nodeid), []).append(item)
+    order = sorted(groups, key=lambda name: (name == CLUSTER, -sum(
+        bool(i.get_closest_marker("slow")) for i in groups[name])))
+    items[:] = [item for name in order for item in groups[name]]
+
+
 @pytest.fixture(scope="session")
 def ray_local(_test_environment):
     """One real Ray for the session: 2 CPUs, no GPUs, loopback only."""

@@ -4,7 +4,11 @@ autoscaling one, a job submitted to a head node), and most of its time is spent 
 Ray to start nodes, for paced epochs, for an autoscaler's loop. So they start, in two processes
 (one interpreter and one TensorFlow import each), when the session has collected its tests,
 and the tests that assert on them run last in the session: by then the scenarios are done
-and nothing waited for them. Only the scenarios of the tests selected run."""
+and nothing waited for them. Only the scenarios of the tests selected run.
+
+Under pytest-xdist (the README's test command runs two workers) one worker starts them, into a
+directory every worker finds, and any worker's test reads their outcome from there: each
+process writes its exit code to a file when it ends."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,26 +59,38 @@ def can_make_a_mount_namespace() -> str:
 
 
 class _Group:
-    """One scenarios.py process, started at once; its output read when a test first asks."""
+    """One scenarios.py process: started at once by the worker that starts the scenarios; its
+    outcome read, by any worker, from the files it writes (output, then its exit code)."""
 
     def __init__(self, names: list[str], out: Path):
         self.names, self.out = names, out
         tag = "+".join(names)
         self.stdout_path, self.stderr_path = out / f"{tag}.stdout", out / f"{tag}.stderr"
+        self.exit_path = out / f"{tag}.exit"
+        self.proc: subprocess.Popen | None = None
+        self.outcomes: dict[str, dict[str, Any]] | None = None
+        self.returncode: int | None = None
+
+    def start(self) -> None:
         env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+        # The shell writes the exit code once the scenarios end, for a reader in any process.
+        command = '"$@"; echo $? > "$0"'
         with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "tests" / "cluster" / "scenarios.py"), str(out),
-                 *names], env=env, stdout=stdout, stderr=stderr, text=True, cwd=out,
+                ["sh", "-c", command, str(self.exit_path), sys.executable,
+                 str(ROOT / "tests" / "cluster" / "scenarios.py"), str(self.out), *self.names],
+                env=env, stdout=stdout, stderr=stderr, text=True, cwd=self.out,
                 start_new_session=True)
-        self.outcomes: dict[str, dict[str, Any]] | None = None
 
     def wait(self) -> dict[str, dict[str, Any]]:
         if self.outcomes is None:
-            try:
-                self.proc.wait(timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+            deadline = time.monotonic() + TIMEOUT_S
+            while not self._exited() and time.monotonic() < deadline:
+                time.sleep(1)
+            if not self._exited():
                 self.stop()
+            text = self.exit_path.read_text().strip() if self._exited() else ""
+            self.returncode = int(text) if text else None
             self.outcomes = {}
             for line in self.stdout_path.read_text().splitlines():
                 if line.startswith("RESULT "):
@@ -81,8 +98,13 @@ class _Group:
                     self.outcomes[name] = json.loads(outcome)
         return self.outcomes
 
+    def _exited(self) -> bool:
+        return self.exit_path.is_file() and self.exit_path.read_text().strip() != ""
+
     def stop(self) -> None:
         """End the process and what it started (its Ray nodes are in its process group)."""
+        if self.proc is None:
+            return  # another worker's: that worker ends it
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if self.proc.poll() is not None:
                 return
@@ -99,20 +121,23 @@ class _Group:
 class Scenarios:
     """The selected scenarios, running or done: ``result(name)`` waits for its group."""
 
-    def __init__(self, out: Path, names: list[str], blind_skipped: str):
+    def __init__(self, out: Path, names: list[str], blind_skipped: str, start: bool):
         self.out = out  # each scenario's directory is out / its name
         self.blind_skipped = blind_skipped  # why the blind node could not be made ('' if it ran)
         self.groups = [_Group(chosen, out) for chosen in
                        ([n for n in group if n in names] for group in GROUPS) if chosen]
         self.by_name = {name: group for group in self.groups for name in group.names}
+        if start:
+            for group in self.groups:
+                group.start()
 
     def result(self, name: str) -> tuple[Path, dict[str, Any]]:
         """(the scenario's directory, its outcome); fails the test with the reason if none."""
         group = self.by_name.get(name)
         assert group is not None, f"scenario {name!r} did not run (is its test in TESTS above?)"
         outcome = group.wait().get(name)
-        assert group.proc.returncode == 0 and outcome is not None, (
-            f"no outcome of scenario {name!r}", group.proc.returncode,
+        assert group.returncode == 0 and outcome is not None, (
+            f"no outcome of scenario {name!r}", group.returncode,
             group.stdout_path.read_text()[-3000:], group.stderr()[-3000:])
         assert "error" not in outcome, outcome["error"]
         return self.out / name, outcome["result"]
@@ -128,6 +153,8 @@ _STARTED: list[Scenarios] = []
 
 
 def _start(session: pytest.Session) -> Scenarios:
+    """The scenarios of the tests selected: started here, or (under pytest-xdist) by the
+    first worker, gw0, into a directory beside every worker's own, where the others read."""
     if not _STARTED:
         names = [_NODEIDS[item.nodeid] for item in session.items if item.nodeid in _NODEIDS]
         names.sort(key=list(TESTS).index)
@@ -136,8 +163,14 @@ def _start(session: pytest.Session) -> Scenarios:
             names.remove("blind")
         # The session's tmp_path_factory, where pytest's own fixture finds it (no fixture
         # can be asked for when the collection finishes).
-        out = session.config._tmp_path_factory.mktemp("cluster_scenarios")
-        _STARTED.append(Scenarios(out, names, blind_skipped))
+        factory = session.config._tmp_path_factory
+        worker = getattr(session.config, "workerinput", {}).get("workerid")
+        if worker is None:
+            out, starts = factory.mktemp("cluster_scenarios"), True
+        else:  # each worker's base is a folder of the run's own (pytest-N/popen-gwK)
+            out, starts = factory.getbasetemp().parent / "cluster_scenarios", worker == "gw0"
+            out.mkdir(exist_ok=True)
+        _STARTED.append(Scenarios(out, names, blind_skipped, start=starts))
     return _STARTED[0]
 
 
@@ -157,9 +190,13 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """A session that ended before asking (stopped at a failure, interrupted): end them."""
+    """A session that ended before asking (stopped at a failure, interrupted): end them. A
+    worker that started them for others lets them finish first (the others wait on them)."""
     for scenarios in _STARTED:
         for group in scenarios.groups:
+            if group.proc is not None and exitstatus != pytest.ExitCode.INTERRUPTED \
+                    and hasattr(session.config, "workerinput"):
+                group.wait()
             group.stop()
 
 
