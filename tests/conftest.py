@@ -81,15 +81,14 @@ def pytest_collection_modifyitems(config, items):
     study but is not in SHARED_MODULES would run that study in both workers: refused."""
     if not hasattr(config, "workerinput"):
         return
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        used = SHARED_STUDIES & set(getattr(item, "fixturenames", ()))
-        if used and path not in SHARED_MODULES and not path.startswith(CLUSTER):
-            raise pytest.UsageError(f"{path} uses the shared studies {sorted(used)}: add it to "
-                                    "SHARED_MODULES in tests/conftest.py")
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
-        groups.setdefault(_group(item.nodeid), []).append(item)
+        group = _group(item.nodeid)
+        used = SHARED_STUDIES & set(getattr(item, "fixturenames", ()))
+        if used and group not in ("shared studies", CLUSTER):
+            raise pytest.UsageError(f"{group} uses the shared studies {sorted(used)}: add it to "
+                                    "SHARED_MODULES in tests/conftest.py")
+        groups.setdefault(group, []).append(item)
     order = sorted(groups, key=lambda name: (name == CLUSTER, -sum(
         bool(i.get_closest_marker("slow")) for i in groups[name])))
     items[:] = [item for name in order for item in groups[name]]

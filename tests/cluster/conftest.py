@@ -85,12 +85,11 @@ class _Group:
     def wait(self) -> dict[str, dict[str, Any]]:
         if self.outcomes is None:
             deadline = time.monotonic() + TIMEOUT_S
-            while not self._exited() and time.monotonic() < deadline:
+            while (code := self._exit_code()) is None and time.monotonic() < deadline:
                 time.sleep(1)
-            if not self._exited():
+            if code is None:
                 self.stop()
-            text = self.exit_path.read_text().strip() if self._exited() else ""
-            self.returncode = int(text) if text else None
+            self.returncode = code
             self.outcomes = {}
             for line in self.stdout_path.read_text().splitlines():
                 if line.startswith("RESULT "):
@@ -98,8 +97,10 @@ class _Group:
                     self.outcomes[name] = json.loads(outcome)
         return self.outcomes
 
-    def _exited(self) -> bool:
-        return self.exit_path.is_file() and self.exit_path.read_text().strip() != ""
+    def _exit_code(self) -> int | None:
+        """The process's exit code once its shell has written it, else None."""
+        text = self.exit_path.read_text().strip() if self.exit_path.is_file() else ""
+        return int(text) if text else None
 
     def stop(self) -> None:
         """End the process and what it started (its Ray nodes are in its process group)."""

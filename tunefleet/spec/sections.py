@@ -361,9 +361,9 @@ class OutputSpec(StrictModel):
     under HyperBand (it pauses trials and resumes them from their checkpoint), otherwise only
     at an epoch that improves the trial's objective and at its last epoch; an integer N also
     checkpoints every N epochs. A trial keeps the ``num_to_keep`` best of its checkpoints and
-    always its latest, for resuming (study/checkpoint_keeper.py). ``keep_checkpoints: best_trials`` deletes the
-    checkpoints of finished trials that can no longer be among the study's
-    ``BEST_TRIALS_KEPT`` best."""
+    always its latest, for resuming (study/checkpoint_keeper.py). ``keep_checkpoints:
+    best_trials`` deletes the checkpoints of finished trials that can no longer be among the
+    study's ``BEST_TRIALS_KEPT`` best."""
 
     renamed: ClassVar[dict[str, str]] = {"dir": "storage"}
     BEST_TRIALS_KEPT: ClassVar[int] = 3

@@ -25,7 +25,7 @@ from ..trainables.status import STATUSES, trial_status
 if TYPE_CHECKING:
     from ..spec.budget import BudgetSpec
 
-__all__ = ["TrialRow", "ErrorRow", "ConsoleView", "StudyProgress", "best_epoch", "plain_status",
+__all__ = ["n_trials", "TrialRow", "ErrorRow", "ConsoleView", "StudyProgress", "best_epoch", "plain_status",
            "plain_error", "plain_table", "rich_view", "TOP"]
 
 TOP = 10  # trials the view lists
@@ -290,9 +290,13 @@ def _config(config: dict[str, Any], width: int = 90) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def n_trials(n: int) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} trial{'' if n == 1 else 's'}"
+
+
 def _counts(view: ConsoleView) -> str:
-    trials = ("trials" if view.planned is None
-              else f"{view.planned} trial{'' if view.planned == 1 else 's'}")
+    trials = "trials" if view.planned is None else n_trials(view.planned)
     parts = ", ".join(f"{s.replace('_', ' ')} {n}" for s, n in view.counts.items())
     return f"{trials}: {parts}" if parts else trials
 
@@ -331,9 +335,8 @@ def plain_error(row: ErrorRow) -> str:
 def plain_table(view: ConsoleView) -> list[str]:
     """The top trials as aligned plain lines: a title, a header, one line per trial."""
     arrow = "higher" if view.mode == "max" else "lower"
-    total = sum(view.counts.values())
-    title = (f"{view.name}: top {len(view.top)} of {total} trial{'' if total == 1 else 's'} by best "
-             f"{view.objective} ({arrow} is better)")
+    title = (f"{view.name}: top {len(view.top)} of {n_trials(sum(view.counts.values()))} by "
+             f"best {view.objective} ({arrow} is better)")
     header = ("trial", "status", view.objective, "epoch", "epochs", "hyperparameters")
     rows = [(r.trial_id, r.status.replace("_", " "),
              f"{r.best:.4f}" if r.best is not None else "-",

@@ -21,7 +21,7 @@ from ..trainables.reporter import FAILURE_ROW_REASONS
 from ..trainables.status import STATUSES, error_summary
 from ..spec.budget import BudgetSpec
 from .budget import until_spent
-from .console import StudyProgress, plain_error, plain_status, plain_table, rich_view
+from .console import StudyProgress, n_trials, plain_error, plain_status, plain_table, rich_view
 
 __all__ = ["study_console", "console_for", "quiet_ray_output", "startup_lines_filtered"]
 
@@ -57,7 +57,7 @@ def _plan_line(planned: Optional[int], epochs_per_trial: int, budget: Optional[B
         return f"runs {until_spent(budget)} (search.budget{before})"
     epochs = f", up to {planned * epochs_per_trial} epochs" if planned is not None else ""
     own = " (search.budget)" if budget is not None else ""
-    trials = "? trials" if planned is None else f"{planned} trial{'' if planned == 1 else 's'}"
+    trials = "? trials" if planned is None else n_trials(planned)
     return f"{trials}{own}{epochs}"
 
 

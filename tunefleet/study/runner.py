@@ -244,10 +244,10 @@ def _callbacks_and_stop(experiment: Experiment, storage: StudyStorage, tracker: 
     driver's memory trim. The stopper pickles as a reference to this run's (live_stopper.py):
     Ray puts what its snapshot holds in place of the stopper a resumed run is given."""
     budget_callbacks, stop = with_budget(experiment, tracker, spent)
+    keeper = keeper_callbacks(experiment.output.num_to_keep, remote=storage.remote)
     callbacks = [tracker, *budget_callbacks, *tracker_callbacks(experiment, storage),
-                 *filter(None, [console]), *keeper_callbacks(experiment.output.num_to_keep,
-                                                    remote=storage.remote),
-                 *checkpoint_callbacks(experiment), *memory_callbacks()]
+                 *filter(None, [console]), *keeper, *checkpoint_callbacks(experiment),
+                 *memory_callbacks()]
     return callbacks, study_stopper(stop)
 
 
