@@ -123,6 +123,14 @@ def tiny_spec(tmp_path: Path, **sections: Any) -> dict[str, Any]:
         "output": {"storage": str(tmp_path / "results")},
     }
     spec.update(sections)
+    # One trial at a time unless the test says otherwise: one trial process per study, reused
+    # from trial to trial (a process's start-up and TensorFlow's import, ~10 s of CPU, are
+    # most of what a tiny trial costs, and the suite is bound by CPU). Tests about trials side
+    # by side set search.max_concurrent; HyperBand and PBT refuse it (they need every trial).
+    from tunefleet.spec.methods import UNLIMITED_SEARCHER_SCHEDULERS
+
+    if spec["scheduler"].get("name") not in UNLIMITED_SEARCHER_SCHEDULERS:
+        spec["search"] = {"max_concurrent": 1, **spec["search"]}
     return spec
 
 
@@ -155,9 +163,9 @@ def _run(spec: dict[str, Any], **kwargs: Any) -> Study:
 
 @pytest.fixture(scope="session")
 def asha_study(ray_local, tmp_path_factory) -> Study:
-    """Grid search under ASHA: 4 learning rates, 6 epochs. Two good rates run first (two
-    trials at a time) and set the rung values, so the weak ones that follow are cut at the
-    first rung whatever the timing. For tests/study/test_studies.py and the contract."""
+    """Grid search under ASHA: 4 learning rates, 6 epochs, one trial at a time. Two good
+    rates run first and set the rung values, so the weak ones that follow are cut at the
+    first rung. For tests/study/test_studies.py and the contract."""
     return _run(tiny_spec(
         tmp_path_factory.mktemp("asha"), name="asha_digits",
         search_space={"learning_rate": {"type": "choice", "values": [1e-2, 3e-2, 3e-4, 1e-4]}},

@@ -35,7 +35,7 @@ def gpus(out_dir: str) -> dict:
 
     from tests.conftest import tiny_spec
 
-    spec = tiny_spec(Path(out_dir), name="gpus", search={"algorithm": "grid"},
+    spec = tiny_spec(Path(out_dir), name="gpus", search={"algorithm": "grid", "max_concurrent": 4},
                      model={"builder": "mlp", "params": {"units": 16}},
                      search_space={"dropout": {"type": "grid", "values": [0.0, 0.1, 0.2, 0.3]}},
                      train={"epochs": 1, "batch_size": 64},

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _grid(tmp_path, name, builder, params, units, **sections):
-    sections.setdefault("search", {"algorithm": "grid"})
+    sections.setdefault("search", {"algorithm": "grid", "max_concurrent": 2})
     return tiny_spec(tmp_path, name=name, model={"builder": builder, "params": params},
                      search_space={"units": {"type": "grid", "values": units}},
                      train={"epochs": 2, "batch_size": 64}, **sections)

@@ -27,7 +27,9 @@ def _hm_spec(tmp_path, **sections):
         "data": {"dataset": "digits"},
         "model": {"hypermodel": "tests.hypermodels:layered_mlp_guide"},
         "train": {"epochs": 3, "batch_size": 64},
-        "search": {"algorithm": "hyperopt", "num_samples": 4, "n_initial_points": 3, "seed": 3},
+        # One trial at a time (one trial process), as tests/conftest.py's tiny_spec does.
+        "search": {"algorithm": "hyperopt", "num_samples": 4, "n_initial_points": 3, "seed": 3,
+                   "max_concurrent": 1},
         "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
         "objective": {"metric": "val_accuracy"},
         "output": {"storage": str(tmp_path / "results")},
@@ -87,7 +89,8 @@ def array_study(ray_local, tmp_path_factory):
         test_data=(x[1200:], y[1200:]),
         objective=[kt.Objective("val_sparse_categorical_accuracy", direction="max")],
         max_trials=2, search="random", scheduler="fifo", epochs=2,
-        directory=tmp_path_factory.mktemp("arrays"), name="api", settings=["resources.cpu=1"])
+        directory=tmp_path_factory.mktemp("arrays"), name="api",
+        settings=["resources.cpu=1", "search.max_concurrent=1"])
 
 
 def test_tune_hypermodel_takes_arrays_like_tuner_search(array_study):
@@ -148,7 +151,8 @@ def test_a_conditional_int_keeps_its_type_from_study_to_best_hyperparameters(ray
     spec = _hm_spec(tmp_path, name="typed",
                     model={"hypermodel": "tests.hypermodels:gated_hidden_layer_guide"},
                     train={"epochs": 1, "batch_size": 64},
-                    search={"algorithm": "grid", "num_samples": 1, "seed": 0},
+                    search={"algorithm": "grid", "num_samples": 1, "seed": 0,
+                            "max_concurrent": 1},
                     scheduler={"name": "fifo"})
     result = run(spec)
     assert len(result.trials) == 2 and result.finished == 2

@@ -29,7 +29,8 @@ from tunefleet.trainables.hypermodel import (HypermodelError, hypermodel_referen
 def _spec(tmp_path, name, ref, **sections):
     spec = {"name": name, "data": {"dataset": "digits"}, "model": {"hypermodel": ref},
             "train": {"epochs": 2},
-            "search": {"algorithm": "grid", "num_samples": 1, "seed": 0},
+            # One trial at a time (one trial process), as tests/conftest.py's tiny_spec does.
+            "search": {"algorithm": "grid", "num_samples": 1, "seed": 0, "max_concurrent": 1},
             "scheduler": {"name": "fifo"}, "objective": {"metric": "val_accuracy"},
             "resources": {"cpu": 1}, "output": {"storage": str(tmp_path / "results")}}
     spec.update(sections)
@@ -92,7 +93,7 @@ def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_pat
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=10.0, patience=1)
     spec = _spec(tmp_path, "instance", "tests.hypermodels:fit_instance", train={"epochs": 4},
                  search={"algorithm": "grid", "num_samples": 1, "seed": 0,
-                         "executions_per_trial": 2})
+                         "executions_per_trial": 2, "max_concurrent": 1})
     result = run(spec, fit_kwargs={"callbacks": [stop], "verbose": 0})
     trials = result.trials
     assert sorted(trials["config/batch_size"]) == [16, 64]  # each trial's own value
@@ -135,7 +136,8 @@ def one_call_cases(ray_local, tmp_path_factory):
     ``fatal`` (FatalError, last: it stops the study while the bystander still waits).
     kt.Objective("my_metric", "min"), ``fit_kwargs={}`` as tuner.search passes them."""
     spec = _spec(tmp_path_factory.mktemp("one_call"), "one_call", "tests.hypermodels:OneCallCases",
-                 objective={"metric": "my_metric", "mode": "min"}, failure={"max_retries": 1})
+                 objective={"metric": "my_metric", "mode": "min"}, failure={"max_retries": 1},
+                 search={"algorithm": "grid", "num_samples": 1, "seed": 0, "max_concurrent": 2})
     return run(spec, fit_kwargs={})
 
 
