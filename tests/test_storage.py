@@ -94,7 +94,8 @@ def test_a_study_at_an_s3_uri_runs_retries_reports_and_resumes(ray_local, s3_end
                "params": {"oom_on_units": 13, "crash_on_units": 16,
                           "marker": str(tmp_path / "crashed")}},
         search={"algorithm": "grid"},
-        # The crashing trial first: its retry overlaps trial 8 instead of running alone.
+        # The crashing trial first (one trial at a time): its retry's new process, which
+        # replaces the one the crash killed, then trains the other two.
         search_space={"units": {"type": "grid", "values": [16, 13, 8]}},
         train={"epochs": 3, "batch_size": 64}, failure={"max_retries": 1},
         output={"storage": storage})
