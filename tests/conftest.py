@@ -123,10 +123,15 @@ def tiny_spec(tmp_path: Path, **sections: Any) -> dict[str, Any]:
         "output": {"storage": str(tmp_path / "results")},
     }
     spec.update(sections)
-    # One trial at a time unless the test says otherwise: one trial process per study, reused
-    # from trial to trial (a process's start-up and TensorFlow's import, ~10 s of CPU, are
-    # most of what a tiny trial costs, and the suite is bound by CPU). Tests about trials side
-    # by side set search.max_concurrent; HyperBand and PBT refuse it (they need every trial).
+    return one_trial_at_a_time(spec)
+
+
+def one_trial_at_a_time(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with ``search.max_concurrent: 1`` unless its search sets a limit: one trial
+    process per study, reused from trial to trial (a process's start-up and TensorFlow's
+    import, ~10 s of CPU, are most of what a tiny trial costs, and the suite is bound by CPU).
+    Tests about trials side by side set search.max_concurrent; HyperBand and PBT refuse it
+    (they need every trial), so their specs are left as they are."""
     from tunefleet.spec.methods import UNLIMITED_SEARCHER_SCHEDULERS
 
     if spec["scheduler"].get("name") not in UNLIMITED_SEARCHER_SCHEDULERS:

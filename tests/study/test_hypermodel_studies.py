@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests import hypermodels
+from tests.conftest import one_trial_at_a_time
 from tunefleet import best_hyperparameters, report, run, tune_hypermodel
 
 pytestmark = pytest.mark.slow
@@ -27,15 +28,13 @@ def _hm_spec(tmp_path, **sections):
         "data": {"dataset": "digits"},
         "model": {"hypermodel": "tests.hypermodels:layered_mlp_guide"},
         "train": {"epochs": 3, "batch_size": 64},
-        # One trial at a time (one trial process), as tests/conftest.py's tiny_spec does.
-        "search": {"algorithm": "hyperopt", "num_samples": 4, "n_initial_points": 3, "seed": 3,
-                   "max_concurrent": 1},
+        "search": {"algorithm": "hyperopt", "num_samples": 4, "n_initial_points": 3, "seed": 3},
         "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
         "objective": {"metric": "val_accuracy"},
         "output": {"storage": str(tmp_path / "results")},
     }
     spec.update(sections)
-    return spec
+    return one_trial_at_a_time(spec)
 
 
 def test_keras_tuner_build_model_runs_unchanged_with_hyperopt_and_asha(ray_local, tmp_path):
@@ -151,8 +150,7 @@ def test_a_conditional_int_keeps_its_type_from_study_to_best_hyperparameters(ray
     spec = _hm_spec(tmp_path, name="typed",
                     model={"hypermodel": "tests.hypermodels:gated_hidden_layer_guide"},
                     train={"epochs": 1, "batch_size": 64},
-                    search={"algorithm": "grid", "num_samples": 1, "seed": 0,
-                            "max_concurrent": 1},
+                    search={"algorithm": "grid", "num_samples": 1, "seed": 0},
                     scheduler={"name": "fifo"})
     result = run(spec)
     assert len(result.trials) == 2 and result.finished == 2

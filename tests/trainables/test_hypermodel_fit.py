@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests import hypermodels
+from tests.conftest import one_trial_at_a_time
 from tunefleet import report, run
 from tunefleet.data import load_dataset
 from tunefleet.keras_tuner.declared import DeclaredHyperModel
@@ -29,12 +30,11 @@ from tunefleet.trainables.hypermodel import (HypermodelError, hypermodel_referen
 def _spec(tmp_path, name, ref, **sections):
     spec = {"name": name, "data": {"dataset": "digits"}, "model": {"hypermodel": ref},
             "train": {"epochs": 2},
-            # One trial at a time (one trial process), as tests/conftest.py's tiny_spec does.
-            "search": {"algorithm": "grid", "num_samples": 1, "seed": 0, "max_concurrent": 1},
+            "search": {"algorithm": "grid", "num_samples": 1, "seed": 0},
             "scheduler": {"name": "fifo"}, "objective": {"metric": "val_accuracy"},
             "resources": {"cpu": 1}, "output": {"storage": str(tmp_path / "results")}}
     spec.update(sections)
-    return spec
+    return one_trial_at_a_time(spec)
 
 
 def _rows(result, trial_id):
@@ -93,7 +93,7 @@ def test_instance_with_user_early_stopping_and_two_executions(ray_local, tmp_pat
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=10.0, patience=1)
     spec = _spec(tmp_path, "instance", "tests.hypermodels:fit_instance", train={"epochs": 4},
                  search={"algorithm": "grid", "num_samples": 1, "seed": 0,
-                         "executions_per_trial": 2, "max_concurrent": 1})
+                         "executions_per_trial": 2})
     result = run(spec, fit_kwargs={"callbacks": [stop], "verbose": 0})
     trials = result.trials
     assert sorted(trials["config/batch_size"]) == [16, 64]  # each trial's own value
