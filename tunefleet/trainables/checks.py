@@ -177,6 +177,7 @@ def _train_once(experiment: Experiment, hypermodel: Any, data: TrainingData,
     from .fit_contract import (EpochRecorder, UserCodeError, call_user, copy_callbacks,
                                fit_call, recorder_callback)
     from .compile import precision_policy
+    from .first_trace import build_on_first_fit
     from .hypermodel import HypermodelError, build_hypermodel
     from .keras_tuner_fit import base_arguments
 
@@ -187,6 +188,7 @@ def _train_once(experiment: Experiment, hypermodel: Any, data: TrainingData,
         keras.utils.set_random_seed(0)
         with precision_policy(experiment.train):  # as the trials build it
             model, hp = build_hypermodel(hypermodel, config, checked=True)
+        build_on_first_fit(model)  # as the trials train it
         args, kwargs = fit_call(data, fit_kwargs, base_arguments(experiment, hypermodel), 1,
                                 [*callbacks, recorder_callback(recorder)], rows=rows)
         result = call_user(hypermodel, "fit", hp, model, *args, **kwargs)

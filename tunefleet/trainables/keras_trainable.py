@@ -35,6 +35,7 @@ from .executions import execution_seed
 from .reporter import ACTIVE_KEY, CLONED_FROM_KEY, ExecutionState, Reporter, report_failure
 from .settings import TrialSettings, resolve_settings
 from .status import STOP_REASONS
+from .first_trace import build_on_first_fit
 from .warm_models import WarmModels
 from .watchdog import FailureRecord, Watchdog, is_out_of_memory
 
@@ -93,6 +94,7 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
 
             model, hp = build_hypermodel(hypermodel, params)
             apply_jit_compile(model, experiment.train)
+            build_on_first_fit(model)  # the fit the user's HyperModel.fit calls
             return TrialModel(model, functools.partial(hypermodel.fit, hp, model),
                               resolve_settings(experiment, {}), hp, devices)
         settings = resolve_settings(experiment, params)
@@ -104,6 +106,7 @@ def build_trial_model(experiment: Experiment, info: DataInfo, config: dict[str, 
                 update={"steps_per_execution": 1}), settings.model_params)
         model = resolve_builder(experiment.model.builder)(info, **settings.model_params)
         compile_model(model, settings.train, info.task)
+    build_on_first_fit(model)
     return TrialModel(model, model.fit, settings, replicas=devices)
 
 
