@@ -33,6 +33,7 @@ from .resume_rules import section_changes as _section_changes
 from ..spec import Experiment, SpecError, dump_yaml
 from ..storage import StudyStorage, experiment_storage, study_storage
 from .ray_console import console_for, quiet_ray_output, startup_lines_filtered
+from .ray_telemetry import users_callbacks_counted
 from .worker_output import worker_output_filtered
 from .summary import StudyResult, summarize
 from .pruning import checkpoint_callbacks
@@ -299,7 +300,7 @@ def _fit(tuner: Any, experiment: Experiment, storage: StudyStorage, cluster: Any
     started = time.perf_counter()
     fitted = False
     try:
-        with quiet_ray_output(console):
+        with quiet_ray_output(console), users_callbacks_counted():
             tuner.fit()
         fitted = True
     except KeyboardInterrupt:
