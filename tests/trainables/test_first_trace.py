@@ -179,6 +179,8 @@ def test_inputs_keras_reshapes_itself_are_left_to_it():
     x, y = _data()
     assert _batch_spec((pd.Series(x[:, 0]), y), {}) is None  # Keras makes a Series (n, 1)
     assert _batch_spec((x.tolist(), y.tolist()), {}) is None
+    assert _batch_spec((tf.sparse.from_dense(x), y), {}) is None
+    assert _batch_spec((tf.RaggedTensor.from_tensor(x), y), {}) is None
     # The batch dimension Keras' array dataset gives: static when batches divide the rows left
     # after validation_split (48 * 0.75 = 36: no; 48 * 0.5 = 24 with batches of 12: yes).
     x_spec, y_spec, weights = _batch_spec((x, y), {"batch_size": 16, "validation_split": 0.25})
