@@ -15,9 +15,9 @@ in the same order, and no data is read and no random state drawn
 (tests/trainables/test_first_trace.py compares the weights, logs and build config).
 
 Left to Keras as before: another backend, a model under a strategy, a model run eagerly or
-not compiled, a model (or model class) with its own ``fit``, a subclassed model with layers still unbuilt
-(Keras would build them in inference mode, and a layer used only in training would be missing
-from the optimizer), inputs other than NumPy arrays, dense tensors or a dataset of dense
+not compiled, a model (or model class) with its own ``fit``, a subclassed model with layers
+still unbuilt (Keras would build them in inference mode, and a layer used only in training would
+be missing from the optimizer), inputs other than NumPy arrays, dense tensors or a dataset of dense
 tensors of known rank (lists, pandas, sparse or ragged data, generators), and a build that
 raises (a ``call`` that cannot run on symbolic tensors): the first trace then builds it all.
 """
@@ -119,7 +119,7 @@ def _spec_of_fit(args: tuple, kwargs: dict[str, Any]) -> Optional[tuple[Any, Any
     return _specs((x, y, weights), cast=True, batch=size if rows and rows % size == 0 else None)
 
 
-def _specs(parts: tuple, cast: bool, batch: Any) -> Optional[tuple[Any, Any, Any]]:
+def _specs(parts: tuple, cast: bool, batch: Any) -> tuple[Any, Any, Any]:
     """KerasTensors of ``parts``' leaves: with the batch dimension ``batch`` (``...``: kept),
     floats as floatx when ``cast`` (as Keras' array adapter casts them)."""
     import keras
