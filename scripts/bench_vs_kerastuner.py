@@ -4,8 +4,8 @@
 One KerasTuner program (a small CNN on digits written as a ``kt.HyperModel`` whose ``fit`` tunes
 the batch size; 16 trials of at most 10 epochs over learning rate, batch size, filters, kernel
 size and dropout) run twice: with ``import keras_tuner as kt`` (its sequential RandomSearch)
-and with ``import tunefleet.keras_tuner as kt`` plus tunefleet's own keywords (ASHA, two
-1-CPU trials at a time on an embedded local Ray). Nothing else differs. Each run is a fresh
+and with ``import tunefleet.keras_tuner as kt`` plus tunefleet's own keywords (ASHA with its
+defaults, two 1-CPU trials at a time on an embedded local Ray). Nothing else differs. Each run is a fresh
 subprocess timed end to end (imports and Ray start-up included), as a user would experience it;
 runs are paired by seed and alternate which system goes first. Both score the best model
 ``get_best_models()`` returns on the validation data.
@@ -38,9 +38,9 @@ SPACE = {
     "kernel_size": [2, 3],
     "dropout": (0.0, 0.4),
 }
-# What tunefleet's run adds to the program: its scheduler and how many trials run at once.
-TUNEFLEET_KEYWORDS = {"scheduler": {"name": "asha", "grace_period": 2, "reduction_factor": 3},
-                      "max_concurrent": 2, "resources_per_trial": {"cpu": 1}}
+# What tunefleet's run adds to the program: its scheduler (ASHA with tunefleet's defaults:
+# grace period 1 epoch, reduction factor 3) and how many trials run at once.
+TUNEFLEET_KEYWORDS = {"scheduler": "asha", "max_concurrent": 2, "resources_per_trial": {"cpu": 1}}
 
 
 class CNN(keras_tuner.HyperModel):
