@@ -1,5 +1,6 @@
 """The drop-in tuners' arguments: KerasTuner's that map onto the spec, and the ones refused
-with a message that says why (never ignored); search()'s inputs. No Ray: nothing trains."""
+with a message that says why (never ignored); search()'s inputs; reload(). No Ray: nothing
+trains but the driver's one-epoch check, where a search is refused by it."""
 
 from __future__ import annotations
 
@@ -79,6 +80,29 @@ def test_bayesian_optimization_is_tpe_and_hyperband_is_asha(tmp_path):
                          scheduler={"name": "asha", "grace_period": 2}, directory=tmp_path)
     assert _spec(tuned)["scheduler"]["grace_period"] == 2
     assert _spec(tuned)["scheduler"]["max_t"] == 9
+
+
+def test_grid_search_runs_the_whole_grid_once(tmp_path):
+    grid = kt.GridSearch(user_code.MyHyperModel(), objective="val_accuracy", seed=4,
+                         directory=tmp_path)
+    spec = _spec(grid)
+    assert spec["search"]["algorithm"] == "grid"
+    # Each configuration once: the trials are the grid's size (Prepared.total_trials) × 1.
+    assert spec["search"]["num_samples"] == 1 and type(spec["search"]["num_samples"]) is int
+    assert spec["search"]["seed"] == 4
+
+
+def test_grid_search_over_a_continuous_float_is_refused_before_ray_starts(tmp_path):
+    """KerasTuner's GridSearch needs a discrete space too; the refusal names the Float."""
+    x, y, xv, yv = user_code.digits()
+    grid = kt.GridSearch(user_code.build_model, objective="val_accuracy", directory=tmp_path,
+                         project_name="g")
+    with pytest.raises(SpecError) as info:
+        grid.search(x, tf.one_hot(y, 10).numpy(), epochs=1,
+                    validation_data=(xv, tf.one_hot(yv, 10).numpy()))
+    assert info.value.field == "model.hypermodel"
+    assert re.search(r"\blr\b", info.value.problem) and "grid" in str(info.value), str(info.value)
+    assert not (tmp_path / "g").exists()  # refused before the study was written
 
 
 def test_the_objective_as_keras_tuner_takes_it(tmp_path):
@@ -176,6 +200,37 @@ def test_a_small_tf_data_dataset_is_read_into_arrays_and_an_endless_one_refused(
     assert "NumPy" in str(info.value)
 
 
+def test_a_tf_data_dataset_that_is_not_x_y_pairs_or_too_large_is_refused(monkeypatch):
+    from tunefleet.keras_tuner import inputs
+
+    x, y, xv, yv = user_code.digits()
+    with pytest.raises(SpecError, match=r"must yield \(x, y\) pairs of tensors") as info:
+        search_inputs((tf.data.Dataset.from_tensor_slices(x).batch(32),),
+                      {"validation_data": (xv, yv)})
+    assert info.value.field == "x, y" and "pass numpy arrays instead" in str(info.value).lower()
+    monkeypatch.setattr(inputs, "MAX_DATASET_BYTES", x[:10].nbytes)  # 2 GiB in real use
+    with pytest.raises(SpecError, match="the tf.data.Dataset holds more than") as info:
+        search_inputs((tf.data.Dataset.from_tensor_slices((x, y)).batch(32),),
+                      {"validation_data": (xv, yv)})
+    assert info.value.field == "x, y" and "pass numpy arrays instead" in str(info.value).lower()
+
+
+def test_no_objective_needs_fit_to_return_a_float(tmp_path):
+    """As in KerasTuner, no objective means fit returns the value to minimise; a fit that
+    returns Keras' History is refused by the driver's one-epoch check, before Ray starts."""
+    x, y, xv, yv = user_code.digits()
+    tuner = kt.RandomSearch(user_code.MyHyperModel(), max_trials=1, directory=tmp_path,
+                            project_name="p")
+    with pytest.raises(SpecError) as info:
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv))
+    assert info.value.field == "objective"
+    assert str(info.value).startswith(
+        "objective: no objective was given, so (as in KerasTuner) HyperModel.fit must return "
+        "the value to minimise, as a float; this one does not")
+    assert "Pass objective='val_loss'" in str(info.value)
+    assert not (tmp_path / "p").exists()  # refused before the study was written
+
+
 @pytest.mark.parametrize("kwargs, field, pattern", [
     ({}, "validation_data", "validation_split=0.2"),
     ({"validation_split": 0.2, "validation_freq": 2}, "validation_freq", "every epoch"),
@@ -250,7 +305,12 @@ def test_declared_hyperparameters_override_the_code_as_in_keras_tuner(tmp_path):
 
     strict = kt.RandomSearch(user_code.build_model, objective="val_accuracy",
                              hyperparameters=hp, allow_new_entries=False, directory=tmp_path)
-    with pytest.raises(Exception, match="allow_new_entries"):
+    from tunefleet.trainables.hypermodel import HypermodelError
+
+    with pytest.raises(HypermodelError, match=(
+            r"allow_new_entries is False, but the hypermodel declares \['activation', 'dropout', "
+            r"'units_0'\], which hyperparameters= does not: declare them there, or "
+            r"allow_new_entries=True")):
         _discovered(strict.hypermodel)
 
 
@@ -363,3 +423,33 @@ def test_a_study_cut_short_is_resumed_by_a_recreated_tuner(tmp_path, capsys, sto
     with pytest.raises(SpecError, match="holds no study to resume"):
         again.search(*args, **kwargs)
     assert f"tunefleet: {tuner.project_dir}" not in capsys.readouterr().out
+
+
+def test_reload_reads_the_study_again(tmp_path):
+    """A tuner keeps the study it read; reload() reads what is on disk now (here the study
+    gained a trial, as one continued from another process would)."""
+    import json
+    import shutil
+
+    import yaml
+
+    from tunefleet.reports.synthetic import write_synthetic_study
+
+    from tunefleet.search_spaces.hypermodel_space import SPACE_FILE
+
+    def space() -> None:  # the discovered space (empty here: the values are the trials')
+        (study / SPACE_FILE).write_text(json.dumps({"params": [], "keras_tuner": {"space": []}}))
+
+    tuner, study, _, _ = _stored_study(tmp_path, None)
+    space()
+    assert len(tuner.get_best_hyperparameters(10)) == 2
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    spec["search"]["num_samples"] = 3
+    for path in [study / "summary.json", *study.glob("trial_*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    write_synthetic_study(tmp_path, trials=3, epochs=2, name="p", cut_fraction=0.0)
+    (study / "spec.yaml").write_text(yaml.safe_dump(spec))
+    space()
+    assert len(tuner.get_best_hyperparameters(10)) == 2  # still the study it read
+    tuner.reload()
+    assert len(tuner.get_best_hyperparameters(10)) == 3
