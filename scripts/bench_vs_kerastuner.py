@@ -39,8 +39,9 @@ SPACE = {
     "dropout": (0.0, 0.4),
 }
 # What tunefleet's run adds to the program: its scheduler (ASHA with tunefleet's defaults:
-# grace period 1 epoch, reduction factor 3) and how many trials run at once.
-TUNEFLEET_KEYWORDS = {"scheduler": "asha", "max_concurrent": 2, "resources_per_trial": {"cpu": 1}}
+# grace period 1 epoch, reduction factor 3) and how many trials run at once (each takes one
+# CPU, the default resources_per_trial).
+TUNEFLEET_KEYWORDS = {"scheduler": "asha", "max_concurrent": 2}
 
 
 class CNN(keras_tuner.HyperModel):

@@ -43,11 +43,12 @@ def _search(module: str, case: str, directory: Path):
     x, y, xv, yv = user_code.digits()
     if one_hot:
         y, yv = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(yv, 10)
-    # One trial process (trials run one after another in it): each process imports
-    # TensorFlow once. Parallel trials are the engine's own, tested with tunefleet's studies.
-    ours = {"max_concurrent": 1} if module.startswith("tunefleet") else {}
-    if ours and case == "function":  # no ASHA cut: every trial must meet the user's callback
-        ours["scheduler"] = "fifo"
+    # Only the import differs, except in the function case's two trials: there tunefleet runs
+    # them in one trial process, one after the other (each process imports TensorFlow once;
+    # parallel trials are the engine's own, tested with tunefleet's studies), and without
+    # ASHA's cut, so that every trial meets the user's callback.
+    ours = {"max_concurrent": 1, "scheduler": "fifo"} \
+        if module.startswith("tunefleet") and case == "function" else {}
     tuner = kt.RandomSearch(hypermodel, objective=objective, max_trials=TRIALS[case], seed=3,
                             directory=str(directory), project_name=case, overwrite=True, **ours)
     if case == "function":
