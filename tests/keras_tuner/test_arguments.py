@@ -187,6 +187,11 @@ def test_search_takes_fit_arguments_as_keras_binds_them():
     frame = search_inputs((pd.DataFrame(x.reshape(len(x), -1)), pd.Series(y)),
                           {"validation_data": (xv.reshape(len(xv), -1), yv)})
     assert isinstance(frame.x, np.ndarray) and frame.x.shape == (len(x), 64)
+    # Python lists, as np.asarray reads them.
+    listed = search_inputs((x[:8].tolist(), y[:8].tolist()),
+                           {"validation_data": (xv[:4].tolist(), yv[:4].tolist())})
+    assert isinstance(listed.x, np.ndarray) and listed.x.shape == (8, 8, 8, 1)
+    assert np.array_equal(listed.y, y[:8]) and np.array_equal(listed.validation[1], yv[:4])
 
 
 def test_a_small_tf_data_dataset_is_read_into_arrays_and_an_endless_one_refused():
@@ -453,3 +458,21 @@ def test_reload_reads_the_study_again(tmp_path):
     assert len(tuner.get_best_hyperparameters(10)) == 2  # still the study it read
     tuner.reload()
     assert len(tuner.get_best_hyperparameters(10)) == 3
+
+
+def test_search_space_summary_of_a_searched_study_is_its_discovered_space(tmp_path, capsys):
+    """After a search, the summary is the space the study recorded (search_space.json), not
+    one discovered again."""
+    from tunefleet.search_spaces.hypermodel_space import discover_space
+    from tunefleet.trainables.hypermodel import probe_hypermodel
+
+    tuner, study, _, _ = _stored_study(tmp_path, None)
+    # A space other than the tuner's own build_model's: MyHyperModel's build (no data here,
+    # so its fit is not probed) declares one Int.
+    space = discover_space(lambda values: probe_hypermodel(user_code.MyHyperModel(), values))
+    space.write(study)
+    tuner.search_space_summary()
+    out = capsys.readouterr().out
+    assert out.startswith("Search space summary\nDefault search space size: 1\nunits (Int)\n")
+    assert "'min_value': 16, 'max_value': 64, 'step': 16" in out
+    assert "num_layers" not in out
