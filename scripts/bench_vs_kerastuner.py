@@ -5,10 +5,10 @@ One KerasTuner program (a small CNN on digits written as a ``kt.HyperModel`` who
 the batch size; 16 trials of at most 10 epochs over learning rate, batch size, filters, kernel
 size and dropout) run twice: with ``import keras_tuner as kt`` (its sequential RandomSearch)
 and with ``import tunefleet.keras_tuner as kt`` plus tunefleet's own keywords (ASHA with its
-defaults, two 1-CPU trials at a time on an embedded local Ray). Nothing else differs. Each run is a fresh
-subprocess timed end to end (imports and Ray start-up included), as a user would experience it;
-runs are paired by seed and alternate which system goes first. Both score the best model
-``get_best_models()`` returns on the validation data.
+defaults, two 1-CPU trials at a time on an embedded local Ray). Nothing else differs. Each run
+is a fresh subprocess timed end to end (imports and Ray start-up included), as a user would
+experience it; runs are paired by seed and alternate which system goes first. Both score the
+best model ``get_best_models()`` returns on the validation data.
 
 Prints per seed and the median wall-time ratio (tunefleet / KerasTuner) and both systems' best
 validation accuracy. Needs `pip install -e '.[cpu,kerastuner]'`.

@@ -82,7 +82,7 @@ def test_bayesian_optimization_is_tpe_and_hyperband_is_asha(tmp_path):
     assert _spec(tuned)["scheduler"]["max_t"] == 9
 
 
-def test_grid_search_runs_the_whole_grid_once(tmp_path):
+def test_grid_search_is_a_grid_search_of_each_configuration_once(tmp_path):
     grid = kt.GridSearch(user_code.MyHyperModel(), objective="val_accuracy", seed=4,
                          directory=tmp_path)
     spec = _spec(grid)
@@ -439,7 +439,6 @@ def test_reload_reads_the_study_again(tmp_path):
     import yaml
 
     from tunefleet.reports.synthetic import write_synthetic_study
-
     from tunefleet.search_spaces.hypermodel_space import SPACE_FILE
 
     def space() -> None:  # the discovered space (empty here: the values are the trials')
